@@ -1,0 +1,1 @@
+"""Admission: the front door. Validates submissions, de-duplicates them and publishes them to lanes."""

@@ -1,0 +1,130 @@
+"""Admitting one submission, the same for HTTP and AMQP.
+
+Order matters for never losing a job: the message is published (and confirmed) before the job
+document is inserted. If admission dies in between, the dispatcher that receives the message
+records the job itself (``shared.store.jobs.insert`` is insert-if-absent on both paths).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+
+from aio_pika.abc import ExchangeType
+
+from services.admission.errors import Rejected
+from services.admission.throttling import intake
+from services.admission.throttling.rates import RateBook
+from shared.amqp.bus import Bus, Unroutable
+from shared.models import JobMessage, Submission, SubmitResult, new_job_id
+from shared.states import JobState
+from shared.store import clusters, idempotency, intakes, jobs, lanes
+from shared.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+class Admitter:
+    def __init__(
+        self,
+        bus: Bus,
+        db: Database,
+        max_args_bytes: int,
+        *,
+        cache_seconds: float = 2.0,
+        rates: RateBook | None = None,
+        on_intake: Callable[[str, str], None] | None = None,
+    ) -> None:
+        self.bus = bus
+        self.db = db
+        self.max_args_bytes = max_args_bytes
+        self.cache_seconds = cache_seconds
+        self.rates = rates
+        # Called when this replica first sends a lane to its intake queue, to start moving it at once.
+        self.on_intake = on_intake
+        self._known_lanes: set[tuple[str, str]] = set()
+        self._known_intakes: set[tuple[str, str]] = set()
+        # slug -> when it was last seen in the database; a deleted cluster is refused once this expires.
+        self._known_clusters: dict[str, float] = {}
+
+    def forget_cluster(self, slug: str) -> None:
+        self._known_clusters.pop(slug, None)
+
+    async def admit(self, sub: Submission, job_id: str | None = None) -> SubmitResult:
+        size = len(json.dumps(sub.args, separators=(",", ":")))
+        if size > self.max_args_bytes:
+            raise Rejected(413, f"args is {size} bytes; the limit is {self.max_args_bytes} bytes")
+        await self._check_cluster(sub.cluster)
+
+        job_id = job_id or new_job_id()
+        try:
+            job = JobMessage.from_submission(sub, job_id)
+        except (ValueError, OverflowError) as exc:
+            # A naive start_at near year 1 or 9999 has no epoch time in the local zone.
+            raise Rejected(422, f"start_at {sub.start_at} cannot be used: {exc}") from exc
+        if sub.idempotency_key is not None:
+            owner = await idempotency.claim(self.db, sub.idempotency_key, job_id)
+            if owner != job_id:
+                doc = await jobs.get(self.db, owner)
+                state = JobState(doc["state"]) if doc else JobState.IN_QUEUE
+                return SubmitResult(id=owner, state=state, duplicate=True)
+
+        try:
+            await self._ensure_lane(job.lane, job.cluster)
+            if self.rates is not None and await self.rates.limited(job.lane, job.cluster):
+                await self._to_intake(job)
+            else:
+                await self.bus.to_lane(job)
+        except Unroutable:
+            # Only a refusal is certain to have published nothing; after a timeout the job may exist.
+            if sub.idempotency_key is not None:
+                await idempotency.release(self.db, sub.idempotency_key, job_id)
+            raise
+        await jobs.insert(self.db, job)
+        log.debug("admitted %s to %s.%s", job.task, job.lane, job.cluster, extra={"job_id": job.id})
+        return SubmitResult(id=job.id, state=JobState.IN_QUEUE)
+
+    async def _check_cluster(self, slug: str) -> None:
+        seen = self._known_clusters.get(slug)
+        if seen is not None and time.monotonic() - seen < self.cache_seconds:
+            return
+        doc = await clusters.get(self.db, slug)
+        if doc is None:
+            self._known_clusters.pop(slug, None)
+            raise Rejected(404, f"unknown cluster {slug!r}")
+        if doc.get("deleting"):
+            raise Rejected(409, f"cluster {slug!r} is being deleted")
+        self._known_clusters[slug] = time.monotonic()
+
+    async def _to_intake(self, job: JobMessage) -> None:
+        key = (job.lane, job.cluster)
+        if key not in self._known_intakes:
+            await intake.declare(self.bus.topology, job.lane, job.cluster)
+            await intakes.register(self.db, job.lane, job.cluster)
+            if self.on_intake is not None:
+                self.on_intake(job.lane, job.cluster)
+            self._known_intakes.add(key)
+        await self.bus.publish(
+            intake.exchange_name(self.bus.names),
+            ExchangeType.DIRECT,
+            job.model_dump_json().encode(),
+            self.bus.names.lane_key(job.lane, job.cluster),
+            priority=job.priority,
+            message_id=job.id,
+        )
+
+    async def _ensure_lane(self, lane: str, cluster: str) -> None:
+        if (lane, cluster) in self._known_lanes:
+            return
+        await self.bus.topology.lane_queue(lane, cluster)
+        await lanes.register(self.db, lane, cluster)
+        # Dispatchers learn of the new lane at once instead of at their next refresh.
+        await self.bus.publish(
+            self.bus.names.control_exchange,
+            ExchangeType.FANOUT,
+            json.dumps({"type": "lane", "lane": lane, "cluster": cluster}).encode(),
+            transient=True,
+        )
+        self._known_lanes.add((lane, cluster))

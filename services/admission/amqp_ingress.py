@@ -1,0 +1,84 @@
+"""Submissions over AMQP: JSON published to the ``<prefix>.submit`` exchange.
+
+A message that cannot be admitted is dead-lettered with its reason recorded in MongoDB; it is never
+dropped silently and never stops the consumer. Transient failures (broker or database away) leave
+the message to be redelivered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+
+from services.admission.admit import Admitter
+from services.admission.errors import Rejected
+from shared.amqp.bus import Bus
+from shared.models import Submission
+from shared.store import dead_letters
+from shared.store.database import Database
+
+log = logging.getLogger(__name__)
+
+# A publisher may choose the job id by setting the AMQP message_id (so a re-publish is the same job).
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
+
+
+def validation_reason(exc: ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"]) or "body"
+        parts.append(f"{where}: {err['msg']}")
+    return "invalid submission: " + "; ".join(parts)
+
+
+class AmqpIngress:
+    def __init__(self, bus: Bus, db: Database, admitter: Admitter, prefetch: int = 64) -> None:
+        self.bus = bus
+        self.db = db
+        self.admitter = admitter
+        self.prefetch = prefetch
+        self._queue: AbstractQueue | None = None
+
+    async def start(self) -> None:
+        channel, _ = await self.bus.consumer_channel(self.prefetch)
+        self._queue = await channel.declare_queue(
+            self.bus.names.submit_queue,
+            durable=True,
+            arguments={"x-dead-letter-exchange": self.bus.names.dead_exchange},
+        )
+        await self._queue.consume(self.on_message)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        reason: str | None = None
+        sub: Submission | None = None
+        try:
+            sub = Submission.model_validate(json.loads(message.body))
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            reason = f"body is not JSON: {exc}"
+        except ValidationError as exc:
+            reason = validation_reason(exc)
+        job_id = message.message_id if message.message_id and _JOB_ID.match(message.message_id) else None
+        try:
+            if sub is not None:
+                try:
+                    await self.admitter.admit(sub, job_id)
+                except Rejected as exc:
+                    reason = exc.message
+            if reason is not None:
+                await self._dead_letter(message, reason)
+            await message.ack()
+        except Exception:
+            # The broker or the database is unreachable: let the message come back rather than lose it.
+            log.exception("AMQP submission failed; it will be redelivered")
+            await asyncio.sleep(1.0)
+            await message.nack(requeue=True)
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        dead_id = await dead_letters.record(self.db, source="admission", reason=reason, body=message.body)
+        await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
+        log.warning("dead-lettered an AMQP submission: %s", reason)

@@ -1,0 +1,65 @@
+"""The HTTP API (FastAPI: typed routes, request validation and the OpenAPI document at /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from services.admission.admit import Admitter
+from services.admission.auth import Auth, parse_api_keys
+from services.admission.errors import Rejected
+from services.admission.routes import Context, clusters, jobs, status, throttles
+from services.admission.throttling.rates import RateBook
+from shared.settings import Settings, get_settings
+from shared.store.database import Database
+
+# Bodies larger than the args limit plus room for the other fields are refused before parsing.
+ENVELOPE_BYTES = 64 * 1024
+
+
+def create_app(
+    admitter: Admitter, db: Database, settings: Settings | None = None, rates: RateBook | None = None
+) -> FastAPI:
+    settings = settings or get_settings()
+    auth = Auth(parse_api_keys(settings.api_keys))
+    ctx = Context(admitter, db, settings, auth, rates or admitter.rates or RateBook(db, settings))
+    app = FastAPI(title="Laneyard", version="0.1.0", summary="Admission API of the Laneyard job scheduler")
+
+    @app.exception_handler(Rejected)
+    async def rejected(_: Request, exc: Rejected) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        # Names each bad field without echoing its value: a value may be a secret from the args, or
+        # something JSON cannot even carry back (NaN), which would turn a 422 into a 500.
+        detail = [
+            {
+                "loc": list(err.get("loc", ())),
+                "msg": str(err.get("msg", "")),
+                "type": str(err.get("type", "")),
+            }
+            for err in exc.errors()[:50]
+        ]
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.middleware("http")
+    async def limit_body(request: Request, call_next: Any) -> Response:
+        length = request.headers.get("content-length")
+        limit = admitter.max_args_bytes + ENVELOPE_BYTES
+        if length is not None and length.isdigit() and int(length) > limit:
+            return JSONResponse({"detail": f"request body is {length} bytes; the limit is {limit}"}, 413)
+        response: Response = await call_next(request)
+        return response
+
+    for module in (jobs, clusters, status, throttles):
+        app.include_router(module.router(ctx))
+
+    @app.get("/healthz", tags=["health"])
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -1,0 +1,68 @@
+"""Runs admission: the HTTP API and the AMQP ingress on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import uvicorn
+
+from services.admission.admit import Admitter
+from services.admission.amqp_ingress import AmqpIngress
+from services.admission.auth import Auth, parse_api_keys
+from services.admission.http_api import create_app
+from services.admission.throttling.mover import Movers
+from services.admission.throttling.rates import RateBook
+from shared import log_config
+from shared.amqp.bus import Bus
+from shared.settings import Settings
+from shared.store import clusters
+from shared.store.database import connect, ensure_indexes
+
+log = logging.getLogger("laneyard.admission")
+
+
+async def serve(settings: Settings) -> None:
+    client, db = connect(settings)
+    await ensure_indexes(db)
+    await clusters.ensure_default(db)
+    bus = Bus(settings)
+    await bus.connect()
+    rates = RateBook(db, settings)
+    movers = Movers(
+        bus, db, rates, settings.throttle_window_seconds, refresh=settings.admission_cache_seconds
+    )
+    admitter = Admitter(
+        bus,
+        db,
+        settings.max_args_bytes,
+        cache_seconds=settings.admission_cache_seconds,
+        rates=rates,
+        on_intake=movers.ensure,
+    )
+    app = create_app(admitter, db, settings, rates)
+    ingress = AmqpIngress(bus, db, admitter)
+    await ingress.start()
+    await movers.start()
+    config = uvicorn.Config(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    Auth(parse_api_keys(settings.api_keys)).warn_if_open()
+    log.info("admission listening on http://%s:%d", settings.http_host, settings.http_port)
+    try:
+        await server.serve()
+    finally:
+        await movers.stop()
+        await bus.close()
+        await client.close()
+
+
+def main(settings: Settings) -> None:
+    log_config.configure("admission", settings)
+    asyncio.run(serve(settings))

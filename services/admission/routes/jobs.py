@@ -1,0 +1,136 @@
+"""Jobs: submit, list, get, logs, cancel."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from typing import Annotated, Any
+
+from aio_pika.abc import ExchangeType
+from fastapi import APIRouter, Depends, Query, Response
+
+from services.admission.errors import Rejected
+from services.admission.job_view import job_view
+from services.admission.routes import Context
+from shared.models import Submission, SubmitResult
+from shared.states import TERMINAL, JobState
+from shared.store import job_queries, jobs, logs
+
+_LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
+CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
+
+
+def parse_labels(raw: list[str]) -> dict[str, str]:
+    labels: dict[str, str] = {}
+    for item in raw:
+        key, sep, value = item.partition(":")
+        if not sep or not _LABEL_KEY.match(key):
+            raise Rejected(422, f"label filter {item[:100]!r} must be key:value, the key [A-Za-z0-9_-]")
+        labels[key] = value
+    return labels
+
+
+def router(ctx: Context) -> APIRouter:
+    api = APIRouter(prefix="/v1/jobs", tags=["jobs"])
+    submit_scope = [Depends(ctx.auth.require("submit"))]
+    read_scope = [Depends(ctx.auth.require("read"))]
+
+    @api.post("", status_code=202, response_model=SubmitResult, dependencies=submit_scope)
+    async def submit(sub: Submission, response: Response) -> SubmitResult:
+        """202 with a new job; 200 with ``duplicate: true`` and the first job for a repeated key."""
+        result = await ctx.admitter.admit(sub)
+        if result.duplicate:
+            response.status_code = 200
+        return result
+
+    @api.get("", dependencies=read_scope)
+    async def list_jobs(
+        state: JobState | None = None,
+        lane: str | None = None,
+        cluster: str | None = None,
+        label: Annotated[list[str], Query(description="key:value; repeat for several")] = [],  # noqa: B006
+        limit: Annotated[int, Query(ge=1, le=job_queries.MAX_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of a page")] = None,
+        skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        """Newest first, without args (get a job for those); follow ``next_cursor`` for the next page."""
+        try:
+            query = job_queries.build_filter(
+                state=str(state) if state else None,
+                lane=lane,
+                cluster=cluster,
+                labels=parse_labels(label),
+                cursor=cursor,
+            )
+        except job_queries.BadCursor as exc:
+            raise Rejected(422, str(exc)) from exc
+        docs, next_cursor = await job_queries.find(ctx.db, query, limit, skip)
+        views = []
+        for doc in docs:
+            view = job_view(doc)
+            view.pop("args", None)
+            views.append(view)
+        return {"jobs": views, "next_cursor": next_cursor}
+
+    @api.get("/{job_id}", dependencies=read_scope)
+    async def get_job(job_id: str) -> dict[str, Any]:
+        doc = await jobs.get(ctx.db, job_id)
+        if doc is None:
+            raise Rejected(404, f"no job {job_id!r}")
+        return job_view(doc)
+
+    @api.get("/{job_id}/logs", dependencies=read_scope)
+    async def get_logs(job_id: str) -> dict[str, Any]:
+        doc = await jobs.get(ctx.db, job_id)
+        if doc is None:
+            raise Rejected(404, f"no job {job_id!r}")
+        lines = await logs.read_lines(ctx.db, job_id, int(doc.get("attempt") or 1))
+        return {"id": job_id, "state": doc["state"], "lines": lines}
+
+    @api.post("/{job_id}/cancel", dependencies=submit_scope)
+    async def cancel(job_id: str, response: Response) -> dict[str, Any]:
+        """A queued job is cancelled at once (200); a running one is asked to stop (202)."""
+        # A few rounds, because the job may move on between reading its state and changing it.
+        for _ in range(5):
+            doc = await jobs.get(ctx.db, job_id)
+            if doc is None:
+                raise Rejected(404, f"no job {job_id!r}")
+            state = JobState(doc["state"])
+            attempt = int(doc.get("attempt") or 1)
+            if state in TERMINAL:
+                raise Rejected(
+                    409, f"job {job_id!r} is already {state}; only unfinished jobs can be cancelled"
+                )
+            if state in CANCELLABLE:
+                done = await jobs.transition(
+                    ctx.db,
+                    job_id,
+                    sources=CANCELLABLE,
+                    target=JobState.CANCELLED,
+                    attempt=attempt,
+                    where={"attempt": attempt},
+                    fields={"reason": "cancelled on request"},
+                )
+                if done is not None:
+                    return {"id": job_id, "state": str(JobState.CANCELLED)}
+                continue
+            # RUNNING: only its runner can stop it; the request is recorded and broadcast.
+            marked = await ctx.db["jobs"].update_one(
+                {"_id": job_id, "state": str(JobState.RUNNING)},
+                {"$set": {"cancel_requested_at": time.time()}},
+            )
+            if marked.matched_count == 0:
+                continue
+            bus = ctx.admitter.bus
+            await bus.publish(
+                bus.names.control_exchange,
+                ExchangeType.FANOUT,
+                json.dumps({"type": "cancel", "job_id": job_id}).encode(),
+                transient=True,
+            )
+            response.status_code = 202
+            return {"id": job_id, "state": str(JobState.RUNNING), "cancel_requested": True}
+        raise Rejected(409, f"job {job_id!r} kept changing state; try again")
+
+    return api

@@ -1,0 +1,85 @@
+"""GET /v1/status: queued jobs per lane, runners and capacity per cluster, in the spirit of dispenserd."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+
+from services.admission import queue_depth
+from services.admission.routes import Context
+from services.admission.throttling import intake
+from shared.store import clusters, intakes, lanes, runners
+from shared.store.database import Doc
+
+MAX_LANES = 1000
+
+
+def cluster_summary(docs: list[Doc]) -> dict[str, Any]:
+    cpu = sum(int(d.get("cpu_millicores") or 0) for d in docs)
+    cpu_used = sum(int(d.get("reserved_cpu_millicores") or 0) for d in docs)
+    mem = sum(int(d.get("memory_mib") or 0) for d in docs)
+    mem_used = sum(int(d.get("reserved_memory_mib") or 0) for d in docs)
+    slots = sum(int(d.get("slots") or 0) for d in docs)
+    running = sum(len(d.get("running") or {}) for d in docs)
+    busy = sum(1 for d in docs if d.get("running"))
+    return {
+        "runners": {
+            "idle": len(docs) - busy,
+            "busy": busy,
+            "draining": sum(1 for d in docs if d.get("draining")),
+        },
+        "running_jobs": running,
+        "capacity": {
+            "cpu_millicores": {"total": cpu, "used": cpu_used, "free": max(0, cpu - cpu_used)},
+            "memory_mib": {"total": mem, "used": mem_used, "free": max(0, mem - mem_used)},
+            "slots": {"total": slots, "used": running, "free": max(0, slots - running)},
+        },
+    }
+
+
+def router(ctx: Context) -> APIRouter:
+    api = APIRouter(prefix="/v1", tags=["status"])
+
+    @api.get("/status", dependencies=[Depends(ctx.auth.require("read"))])
+    async def status() -> dict[str, Any]:
+        """``queued`` is what waits in the lane queue; ``throttled`` what waits in its intake queue."""
+        bus = ctx.admitter.bus
+        lane_docs = (await lanes.all_lanes(ctx.db))[:MAX_LANES]
+        intake_ids = {str(d["_id"]) for d in await intakes.all_intakes(ctx.db)}
+        names = [bus.names.lane_queue(d["lane"], d["cluster"]) for d in lane_docs]
+        names += [
+            intake.queue_name(bus.names, d["lane"], d["cluster"])
+            for d in lane_docs
+            if lanes.lane_id(d["lane"], d["cluster"]) in intake_ids
+        ]
+        found = await queue_depth.depths(bus, names)
+        lane_rows = []
+        for d in sorted(lane_docs, key=lambda d: (str(d["lane"]), str(d["cluster"]))):
+            row: dict[str, Any] = {
+                "lane": d["lane"],
+                "cluster": d["cluster"],
+                "queued": found.get(bus.names.lane_queue(d["lane"], d["cluster"])),
+            }
+            throttled = intake.queue_name(bus.names, d["lane"], d["cluster"])
+            if throttled in found:
+                row["throttled"] = found[throttled]
+            lane_rows.append(row)
+
+        max_age = ctx.settings.heartbeat_seconds * ctx.settings.heartbeat_misses
+        by_cluster: dict[str, list[Doc]] = {str(d["_id"]): [] for d in await clusters.all_clusters(ctx.db)}
+        latest: dict[str, Doc] = {}
+        for doc in await runners.alive(ctx.db, max_age):
+            # One entry per runner even if a store ever kept several reports of it.
+            key = str(doc.get("runner_id") or doc["_id"])
+            seen = float(doc.get("last_seen") or 0)
+            if key not in latest or seen > float(latest[key].get("last_seen") or 0):
+                latest[key] = doc
+        for doc in latest.values():
+            by_cluster.setdefault(str(doc.get("cluster")), []).append(doc)
+        return {
+            "lanes": lane_rows,
+            "clusters": {slug: cluster_summary(docs) for slug, docs in sorted(by_cluster.items())},
+        }
+
+    return api

@@ -1,0 +1,1 @@
+"""Admission rate limits: lanes and clusters over their rate wait in intake queues in RabbitMQ."""

@@ -1,0 +1,1 @@
+"""The ``laneyard`` command line (Typer: typed options, help and completion for free)."""

@@ -1,0 +1,206 @@
+"""The dispatch decision for one lane message: forward it to its cluster, or delay it.
+
+The fit check and the reservation run before the first ``await``, so jobs are admitted to
+capacity in the order RabbitMQ delivers them (priority, then arrival) even though their database
+writes and publishes overlap.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import defaultdict
+
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+
+from services.dispatcher.capacity import ClusterCapacity, Decision
+from services.dispatcher.fairness import over_share, parse_weights
+from services.dispatcher.lane_consumers import LaneConsumers
+from shared.amqp.bus import Bus
+from shared.models import JobMessage
+from shared.settings import Settings
+from shared.states import JobState
+from shared.store import dead_letters, jobs
+from shared.store.database import Database
+from shared.store.leases import Lease
+
+log = logging.getLogger(__name__)
+
+MARK_TRIES = 5
+OVER_SHARE = "over_share"
+
+
+def header_float(message: AbstractIncomingMessage, name: str) -> float | None:
+    value = (message.headers or {}).get(name)
+    return float(value) if isinstance(value, int | float) else None
+
+
+class Dispatch:
+    def __init__(self, bus: Bus, db: Database, settings: Settings, lease: Lease) -> None:
+        self.bus = bus
+        self.db = db
+        self.lease = lease
+        self.clusters: defaultdict[str, ClusterCapacity] = defaultdict(
+            lambda: ClusterCapacity(settings.capacity_threshold)
+        )
+        self.lanes: LaneConsumers | None = None
+        self.min_ms = settings.delay_min_ms
+        self.max_ms = settings.delay_max_ms
+        self.reservation_after = settings.reservation_after_seconds
+        self.weights = parse_weights(settings.lane_weights)
+        # (cluster, lane) -> messages waiting in the lane queue, and when a job of it last could not go
+        self.depth: dict[tuple[str, str], int] = {}
+        self.blocked_at: dict[tuple[str, str], float] = {}
+
+    def lanes_with_work(self, cluster: str, now: float) -> set[str]:
+        recent = 2 * self.max_ms / 1000
+        return {
+            lane
+            for (c, lane) in set(self.depth) | set(self.blocked_at)
+            if c == cluster
+            and (self.depth.get((c, lane), 0) > 0 or now - self.blocked_at.get((c, lane), -1e9) < recent)
+        }
+
+    def is_over_share(self, cluster: str, lane: str, now: float) -> bool:
+        capacity = self.clusters[cluster]
+        others = self.lanes_with_work(cluster, now) - {lane}
+        return over_share(lane, capacity.usage_by_lane(), others, self.weights, capacity.totals())
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._handle(message)
+        except Exception:
+            # Broker or database trouble: the message goes back to its lane rather than being lost.
+            log.exception("dispatching a message failed; it is requeued")
+            await message.nack(requeue=True)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        if not self.lease.held:
+            # Prefetched before the lease was lost: the new holder will dispatch it.
+            await message.nack(requeue=True)
+            return
+        try:
+            job = JobMessage.model_validate_json(message.body)
+        except ValidationError as exc:
+            await self._dead_letter(message, f"undecodable job message: {exc.errors()[:3]}")
+            return
+
+        now = time.time()
+        if job.not_before is not None and job.not_before > now + 0.005:
+            await self.bus.delayed(job, (job.not_before - now) * 1000)
+            await message.ack()
+            return
+
+        capacity = self.clusters[job.cluster]
+        decision, runner_id = capacity.decide(job.tier, job.task, priority=job.priority, job_id=job.id)
+        reason = str(decision)
+        if decision is Decision.FIT and self.is_over_share(job.cluster, job.lane, now):
+            reason = OVER_SHARE
+        elif decision is Decision.FIT and runner_id is not None:
+            capacity.reserve(job.id, job.tier, runner_id, now, job.lane)
+            try:
+                if await self._mark_waiting(job):
+                    await self.bus.to_cluster(job)
+                else:
+                    capacity.release(job.id)
+            except Exception:
+                capacity.release(job.id)
+                raise
+            await message.ack()
+            return
+        await self._hold_back(job, message, capacity, decision, reason, now)
+
+    async def _hold_back(
+        self,
+        job: JobMessage,
+        message: AbstractIncomingMessage,
+        capacity: ClusterCapacity,
+        decision: Decision,
+        reason: str,
+        now: float,
+    ) -> None:
+        key = (job.cluster, job.lane)
+        if self.lanes is not None and (not capacity.runners or not capacity.has_room_for_anything()):
+            # Nothing fits anywhere: stop consuming the cluster's lanes and put the message back at
+            # its place (a requeue keeps priority order, where a delay would shuffle it).
+            await self.lanes.set_full(job.cluster, True)
+            await message.nack(requeue=True)
+            return
+        if self.lanes is not None and reason == OVER_SHARE:
+            await self.lanes.set_yielding(job.cluster, job.lane, True)
+            await message.nack(requeue=True)
+            return
+        if self.lanes is not None and decision is Decision.NO_ROOM and not message.redelivered:
+            # Blocking receive: the lane waits for the next capacity change with this job back at
+            # its place. A job that comes back (redelivered) and still does not fit steps aside
+            # through the delay queues, so that smaller jobs behind it can go.
+            await self.lanes.set_waiting(job.cluster, job.lane, True)
+            await message.nack(requeue=True)
+            return
+        raw = (message.headers or {}).get("x-delays", 0)
+        delays = raw if isinstance(raw, int) else 0
+        first_blocked = header_float(message, "x-first-blocked") or now
+        if decision is not Decision.NO_RUNNER:
+            self.blocked_at[key] = now
+        waited_long = now - first_blocked >= self.reservation_after
+        if decision in (Decision.NO_ROOM, Decision.RESERVED) and waited_long:
+            capacity.hold_room(job.id, job.tier, job.priority, now)
+        # A job holding a reservation comes back soon, so it is there when its room opens.
+        wanted = self.min_ms if job.id in capacity.reservations else min(self.min_ms * 2**delays, self.max_ms)
+        headers = {"x-delays": delays + 1, "x-first-blocked": first_blocked, "x-waiting-for": reason}
+        await self.bus.delayed(job, wanted, headers=headers)
+        if decision is Decision.NO_RUNNER and delays == 0:
+            why = f"no runner in {job.cluster!r} offers {job.task!r}"
+            await jobs.note(self.db, job.id, {"waiting_for": why})
+        await message.ack()
+
+    async def release_held_lanes(self, now: float) -> None:
+        """Lets lanes go again once their cluster has room or they are back under their share, and
+        lets waiting lanes try again (called on every capacity report and every housekeeping tick)."""
+        if self.lanes is None:
+            return
+        for cluster in list(self.lanes.full):
+            capacity = self.clusters[cluster]
+            if capacity.runners and capacity.has_room_for_anything():
+                await self.lanes.set_full(cluster, False)
+        for cluster, lane in list(self.lanes.yielding):
+            if not self.is_over_share(cluster, lane, now):
+                await self.lanes.set_yielding(cluster, lane, False)
+        for cluster, lane in list(self.lanes.waiting):
+            await self.lanes.set_waiting(cluster, lane, False)
+        await self.lanes.resync()
+
+    async def _mark_waiting(self, job: JobMessage) -> bool:
+        """IN_QUEUE -> WAITING; True if the message should be forwarded to the cluster."""
+        for _ in range(MARK_TRIES):
+            moved = await jobs.transition(
+                self.db, job.id, sources={JobState.IN_QUEUE}, target=JobState.WAITING,
+                attempt=job.attempt, where={"attempt": job.attempt},
+            )  # fmt: skip
+            if moved is not None:
+                return True
+            doc = await jobs.get(self.db, job.id)
+            if doc is None:
+                # Admission publishes before it records the job: it may be about to, or have died.
+                await jobs.insert(self.db, job)
+                continue
+            if doc.get("attempt") != job.attempt:
+                break
+            if doc["state"] == JobState.IN_QUEUE:
+                continue  # recorded between our update and our read
+            if doc["state"] == JobState.WAITING:
+                # Our earlier forward may not have reached the broker; a duplicate is harmless
+                # because a runner only starts a job through WAITING -> RUNNING.
+                return True
+            break
+        else:
+            raise RuntimeError(f"job {job.id} did not settle into WAITING after {MARK_TRIES} tries")
+        log.debug("dropping a stale lane message", extra={"job_id": job.id})
+        return False
+
+    async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
+        dead_id = await dead_letters.record(self.db, source="dispatcher", reason=reason, body=message.body)
+        await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
+        await message.ack()
+        log.warning("dead-lettered a lane message: %s", reason)

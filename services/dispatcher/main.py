@@ -1,0 +1,165 @@
+"""Runs the dispatcher: the lease, lane consumers, the capacity listener and housekeeping.
+
+Any number of dispatchers may run; the one holding the dispatch lease (a MongoDB document renewed
+every second) consumes the lanes, the others stand by with their capacity view kept warm by the
+same reports. A lease rather than RabbitMQ's single-active-consumer: single-active-consumer is per
+queue, so two dispatchers could each be active on a different lane of one cluster and book the
+same capacity twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import signal
+import time
+
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+
+from services.dispatcher.dispatch import Dispatch
+from services.dispatcher.lane_consumers import LaneConsumers
+from services.runner.worker import new_runner_id
+from shared import log_config
+from shared.amqp.bus import Bus
+from shared.models import CapacityReport
+from shared.settings import Settings
+from shared.store import lanes as lane_store
+from shared.store import runners as runner_store
+from shared.store.database import connect, ensure_indexes
+from shared.store.leases import Lease
+
+log = logging.getLogger("laneyard.dispatcher")
+
+HOUSEKEEPING_SECONDS = 0.5
+LEASE_RENEW_SECONDS = 1.0
+DEPTH_SECONDS = 1.0
+LANE_REFRESH_SECONDS = 5.0
+INFLIGHT_TIMEOUT_SECONDS = 30.0
+
+
+class DispatcherService:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.id = new_runner_id()
+        self.bus = Bus(settings)
+        self.client, self.db = connect(settings)
+        self.lease = Lease(self.db, "dispatcher", self.id, ttl=settings.lease_seconds)
+        self.dispatch = Dispatch(self.bus, self.db, settings, self.lease)
+        self.lanes: LaneConsumers | None = None
+        self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
+
+    async def start(self) -> None:
+        await ensure_indexes(self.db)
+        await self.bus.connect()
+        # Warm start: runners that reported recently count before their next report arrives.
+        now = time.time()
+        for doc in await runner_store.alive(self.db, self.runner_timeout):
+            with contextlib.suppress(ValidationError):
+                report = CapacityReport.model_validate(doc)
+                self.dispatch.clusters[report.cluster].apply(report, float(doc.get("last_seen", now)))
+
+        _, topology = await self.bus.consumer_channel(self.settings.dispatcher_prefetch)
+        self.lanes = LaneConsumers(topology, self.dispatch.on_message)
+        self.dispatch.lanes = self.lanes
+        reports = await topology.listener_queue(self.bus.names.capacity_exchange)
+        await reports.consume(self.on_report, no_ack=True)
+        control = await topology.listener_queue(self.bus.names.control_exchange)
+        await control.consume(self.on_control, no_ack=True)
+        await self.refresh_lanes()
+        await self.renew_lease()
+        log.info("dispatcher %s started (threshold %.2f)", self.id, self.settings.capacity_threshold)
+
+    async def renew_lease(self) -> None:
+        try:
+            held = await self.lease.renew()
+        except Exception:
+            log.exception("renewing the dispatch lease failed")
+            held = self.lease.held
+        if self.lanes is not None and held != self.lanes.active:
+            log.info("dispatcher %s %s the dispatch lease", self.id, "holds" if held else "lost")
+            await self.lanes.set_active(held)
+
+    async def refresh_lanes(self) -> None:
+        assert self.lanes is not None
+        for doc in await lane_store.all_lanes(self.db):
+            await self.lanes.add(doc["lane"], doc["cluster"])
+
+    async def measure_depths(self) -> None:
+        assert self.lanes is not None
+        for cluster, lane in list(self.lanes.consumers):
+            queue = self.lanes.queue_of(cluster, lane)
+            if queue is None:
+                continue
+            # Re-declaring with the same arguments is idempotent and answers with the queue's depth.
+            ok = await asyncio.wait_for(queue.declare(), self.settings.network_timeout)
+            self.dispatch.depth[(cluster, lane)] = int(ok.message_count or 0)
+
+    async def on_report(self, message: AbstractIncomingMessage) -> None:
+        try:
+            report = CapacityReport.model_validate_json(message.body)
+        except ValidationError:
+            log.warning("ignoring an undecodable capacity report")
+            return
+        self.dispatch.clusters[report.cluster].apply(report, time.time())
+        await self.dispatch.release_held_lanes(time.time())
+
+    async def on_control(self, message: AbstractIncomingMessage) -> None:
+        try:
+            event = json.loads(message.body)
+            if event.get("type") == "lane" and self.lanes is not None:
+                await self.lanes.add(str(event["lane"]), str(event["cluster"]))
+        except (ValueError, KeyError):
+            log.warning("ignoring an undecodable control message")
+
+    async def housekeeping(self, stop: asyncio.Event) -> None:
+        last = {"lease": time.monotonic(), "depth": 0.0, "lanes": time.monotonic()}
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), HOUSEKEEPING_SECONDS)
+            mono, now = time.monotonic(), time.time()
+            if mono - last["lease"] >= LEASE_RENEW_SECONDS:
+                last["lease"] = mono
+                await self.renew_lease()
+            for capacity in list(self.dispatch.clusters.values()):
+                for runner_id in capacity.expire(now, self.runner_timeout, INFLIGHT_TIMEOUT_SECONDS):
+                    log.warning("runner %s missed its heartbeats; its capacity is withdrawn", runner_id)
+            try:
+                if mono - last["depth"] >= DEPTH_SECONDS:
+                    last["depth"] = mono
+                    await self.measure_depths()
+                if mono - last["lanes"] >= LANE_REFRESH_SECONDS:
+                    last["lanes"] = mono
+                    await self.refresh_lanes()
+                await self.dispatch.release_held_lanes(now)
+            except Exception:
+                log.exception("housekeeping failed; trying again")
+
+    async def close(self) -> None:
+        if self.lanes is not None:
+            await self.lanes.set_active(False)
+        with contextlib.suppress(Exception):
+            await self.lease.release()
+        await self.bus.close()
+        await self.client.close()
+
+
+async def serve(settings: Settings) -> None:
+    service = DispatcherService(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await service.start()
+    try:
+        await service.housekeeping(stop)
+    finally:
+        await service.close()
+        log.info("dispatcher stopped")
+
+
+def main(settings: Settings) -> None:
+    log_config.configure("dispatcher", settings)
+    asyncio.run(serve(settings))

@@ -1,0 +1,1 @@
+"""Runner: executes registered tasks within their tier, reports capacity, records state and logs."""

@@ -1,0 +1,43 @@
+"""Built-in demo tasks, registered on every runner unless disabled."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from services.runner.context import TaskContext
+from services.runner.registry import Registry
+
+demo = Registry()
+
+
+class DemoFailure(RuntimeError):
+    pass
+
+
+@demo.task("demo.noop")
+async def noop(ctx: TaskContext) -> None:
+    return None
+
+
+@demo.task("demo.sleep")
+async def sleep(ctx: TaskContext, seconds: float = 1.0) -> dict[str, float]:
+    await asyncio.sleep(float(seconds))
+    return {"slept": float(seconds)}
+
+
+@demo.task("demo.fail")
+async def fail(ctx: TaskContext, message: str = "demo.fail always fails") -> None:
+    raise DemoFailure(message)
+
+
+@demo.task("demo.log")
+async def write_log(ctx: TaskContext, lines: int = 10) -> dict[str, int]:
+    for i in range(int(lines)):
+        ctx.log(f"line {i + 1} of {lines}")
+    return {"lines": int(lines)}
+
+
+@demo.task("demo.echo")
+async def echo(ctx: TaskContext, **args: Any) -> dict[str, Any]:
+    return args

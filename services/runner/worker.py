@@ -1,0 +1,265 @@
+"""The runner's message lifecycle: WAITING -> RUNNING -> COMPLETED | ERROR | retry, then ack.
+
+A message is acked only after the job's outcome is recorded, so a runner that dies mid-task leaves
+its messages to RabbitMQ, which redelivers them to another runner of the cluster. That runner takes
+the job over once the dead one's heartbeats have lapsed; every state change names the runner and
+attempt it expects, so a job is never finished twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
+from pydantic import ValidationError
+
+from services.runner.context import TaskContext
+from services.runner.execute import Outcome, run_task
+from services.runner.job_logs import LogBuffer
+from services.runner.registry import Registry
+from services.runner.reporter import Ledger
+from shared.amqp.bus import Bus
+from shared.models import JobMessage
+from shared.settings import Settings
+from shared.states import JobState
+from shared.store import dead_letters, jobs
+from shared.store import runners as runner_store
+from shared.store.database import Database
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Active:
+    job: JobMessage
+    attempt: int
+    message: AbstractIncomingMessage
+    task: asyncio.Task[object] | None = None
+
+
+def new_runner_id() -> str:
+    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
+
+
+class Worker:
+    def __init__(self, settings: Settings, bus: Bus, db: Database, registry: Registry) -> None:
+        self.settings = settings
+        self.bus = bus
+        self.db = db
+        self.registry = registry
+        self.id = new_runner_id()
+        self.ledger = Ledger(
+            self.id,
+            settings.runner_cluster,
+            settings.runner_cpu_millicores,
+            settings.runner_memory_mib,
+            settings.runner_slots,
+            registry.names(),
+        )
+        self.pool = ThreadPoolExecutor(max_workers=settings.runner_slots, thread_name_prefix="task")
+        self.active: dict[str, Active] = {}
+        self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
+        self._queue: AbstractQueue | None = None
+        self._tag: str | None = None
+        self._idle = asyncio.Event()
+
+    async def start(self) -> None:
+        _, topology = await self.bus.consumer_channel(self.settings.runner_slots)
+        self._queue = await topology.cluster_queue(self.settings.runner_cluster)
+        self._tag = await self._queue.consume(self.on_message)
+
+    async def stop_consuming(self) -> None:
+        self.ledger.draining = True
+        self.ledger.changed.set()
+        tag, self._tag = self._tag, None
+        if tag is not None and self._queue is not None:
+            await self._queue.cancel(tag)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            await self._handle(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("handling a job message failed; it is requeued")
+            await asyncio.sleep(0.5)
+            await message.nack(requeue=True)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
+        try:
+            job = JobMessage.model_validate_json(message.body)
+        except ValidationError as exc:
+            await self._dead_letter(message, None, f"undecodable job message: {exc.errors()[:3]}")
+            return
+        self.ledger.see(job.id)
+        task = self.registry.get(job.task)
+        if task is None:
+            reason = f"task {job.task!r} is not registered on runner {self.id}"
+            await self._dead_letter(message, job, reason)
+            return
+        if self.ledger.draining:
+            await message.nack(requeue=True)
+            return
+        if not self.ledger.fits(job.tier):
+            await self._send_back(job, message)
+            return
+
+        self.ledger.start(job.id, job.tier, job.lane)  # before any await: the reservation is atomic
+        try:
+            attempt = await self._mark_running(job, message.redelivered)
+            if attempt is None:
+                await message.ack()
+                return
+            active = Active(job, attempt, message, asyncio.current_task())
+            self.active[job.id] = active
+            self._idle.clear()
+            try:
+                outcome = await self._run(job, attempt)
+                await self._finish(job, attempt, outcome)
+            finally:
+                self.active.pop(job.id, None)
+                if not self.active:
+                    self._idle.set()
+            await message.ack()
+        finally:
+            self.ledger.finish(job.id)
+
+    async def _mark_running(self, job: JobMessage, redelivered: bool | None) -> int | None:
+        """WAITING -> RUNNING, or a takeover from a lost runner; the attempt to run, or None."""
+        fields = {"runner": self.id}
+        moved = await jobs.transition(
+            self.db, job.id, sources={JobState.WAITING}, target=JobState.RUNNING,
+            attempt=job.attempt, where={"attempt": job.attempt}, fields=fields,
+        )  # fmt: skip
+        if moved is not None:
+            return job.attempt
+        deadline = time.monotonic() + self.runner_timeout + self.settings.heartbeat_seconds
+        while True:
+            doc = await jobs.get(self.db, job.id)
+            if doc is None or doc["state"] != JobState.RUNNING or doc.get("runner") == self.id:
+                return None  # finished, cancelled, or a stale duplicate
+            holder, attempt = str(doc.get("runner")), int(doc.get("attempt") or job.attempt)
+            if attempt != job.attempt:
+                return None
+            if await runner_store.is_alive(self.db, holder, self.runner_timeout):
+                if time.monotonic() > deadline:
+                    return None  # the holder is alive and well: this copy is a duplicate
+                await asyncio.sleep(self.settings.heartbeat_seconds / 2)
+                continue
+            return await self._take_over(job, holder, attempt, int(doc.get("max_retries") or 0))
+
+    async def _take_over(self, job: JobMessage, holder: str, attempt: int, max_retries: int) -> int | None:
+        where = {"runner": holder, "attempt": attempt}
+        if attempt > max_retries:
+            await jobs.transition(
+                self.db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
+                where=where, fields={"reason": "runner lost", "error": f"runner {holder} was lost mid-task"},
+            )  # fmt: skip
+            log.warning("runner %s was lost; no retries left", holder, extra={"job_id": job.id})
+            return None
+        moved = await jobs.transition(
+            self.db, job.id, sources={JobState.RUNNING}, target=JobState.RUNNING, attempt=attempt + 1,
+            where=where, fields={"runner": self.id, "lost_runner": holder},
+        )  # fmt: skip
+        if moved is None:
+            return None
+        log.warning("took over from lost runner %s", holder, extra={"job_id": job.id})
+        return attempt + 1
+
+    async def _run(self, job: JobMessage, attempt: int) -> Outcome:
+        task = self.registry.get(job.task)
+        assert task is not None
+        buffer = LogBuffer(
+            self.db, job.id, attempt, self.settings.runner_log_batch_lines, self.settings.runner_log_max_lines
+        )
+        ctx = TaskContext(job.id, attempt, self.id, job.cluster, buffer)
+        buffer.start()
+        try:
+            return await run_task(task, ctx, job.args, job.max_execution_time, self.pool)
+        finally:
+            await buffer.close()
+
+    async def _finish(self, job: JobMessage, attempt: int, outcome: Outcome) -> None:
+        where = {"runner": self.id, "attempt": attempt}
+        if outcome.state is JobState.ERROR and attempt <= job.max_retries:
+            delay = job.retry_backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
+            retry = job.model_copy(update={"attempt": attempt + 1})
+            # Publish before recording: if we die in between, the job is not lost, only retried.
+            await self.bus.delayed(retry, delay * 1000)
+            await jobs.transition(
+                self.db, job.id, sources={JobState.RUNNING}, target=JobState.IN_QUEUE, attempt=attempt + 1,
+                where=where, fields={"error": outcome.error, "reason": outcome.reason, "runner": None},
+            )  # fmt: skip
+            return
+        fields = {"result": outcome.result, "error": outcome.error, "reason": outcome.reason}
+        await jobs.transition(
+            self.db, job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
+            where=where, fields=fields,
+        )  # fmt: skip
+
+    async def _send_back(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
+        """No room here after all: back to the lane, where the dispatcher will place it again."""
+        await self.bus.delayed(job, self.settings.delay_min_ms)
+        await jobs.transition(
+            self.db, job.id, sources={JobState.WAITING}, target=JobState.IN_QUEUE,
+            attempt=job.attempt, where={"attempt": job.attempt},
+        )  # fmt: skip
+        await message.ack()
+
+    async def _dead_letter(
+        self, message: AbstractIncomingMessage, job: JobMessage | None, reason: str
+    ) -> None:
+        job_id = job.id if job else None
+        dead_id = await dead_letters.record(
+            self.db, source="runner", reason=reason, body=message.body, job_id=job_id
+        )
+        await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
+        if job is not None:
+            await jobs.transition(
+                self.db, job.id, sources={JobState.IN_QUEUE, JobState.WAITING}, target=JobState.ERROR,
+                attempt=job.attempt,
+                fields={"reason": "dead-lettered", "error": reason, "dead_letter": dead_id},
+            )  # fmt: skip
+        await message.ack()
+        log.warning("dead-lettered: %s", reason, extra={"job_id": job_id})
+
+    async def drain(self, grace: float) -> None:
+        """Stop taking work, let running tasks finish for ``grace`` seconds, requeue the rest."""
+        await self.stop_consuming()
+        if self.active:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), grace)
+        for active in list(self.active.values()):
+            if active.task is not None:
+                active.task.cancel()
+            await self._requeue(active)
+        self.pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _requeue(self, active: Active) -> None:
+        job = active.job.model_copy(update={"attempt": active.attempt})
+        try:
+            await self.bus.to_lane(job)
+            await jobs.transition(
+                self.db, job.id, sources={JobState.RUNNING}, target=JobState.IN_QUEUE, attempt=active.attempt,
+                where={"runner": self.id, "attempt": active.attempt}, fields={"runner": None},
+            )  # fmt: skip
+            await active.message.ack()
+            log.info("requeued at shutdown", extra={"job_id": job.id})
+        except Exception:
+            log.exception("requeue at shutdown failed; the broker will redeliver", extra={"job_id": job.id})
+
+
+def describe(worker: Worker) -> str:
+    return json.dumps(
+        {"runner": worker.id, "cluster": worker.settings.runner_cluster, "tasks": worker.registry.names()}
+    )

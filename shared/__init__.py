@@ -1,0 +1,1 @@
+"""Laneyard's shared package: models, settings, AMQP topology, the MongoDB store."""

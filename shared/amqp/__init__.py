@@ -1,0 +1,1 @@
+"""AMQP: connection handling and the topology every service declares."""

@@ -1,0 +1,1 @@
+"""Embedded stand-ins for machines without the real servers."""

@@ -1,0 +1,109 @@
+"""Pydantic models for what crosses a boundary: a submission, the job message, the capacity report."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from shared.states import JobState
+from shared.tiers import Tier
+
+# Lane names and cluster slugs become parts of queue names and routing keys, so they are kept to a
+# character set that is safe there (no dots: the routing key is "<lane>.<cluster>").
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
+TaskName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$")]
+LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,63}$")]
+LabelValue = Annotated[str, StringConstraints(max_length=256)]
+
+
+def new_job_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Submission(BaseModel):
+    """What a client sends to ``POST /v1/jobs`` or publishes to the ``<prefix>.submit`` exchange."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task: TaskName
+    args: dict[str, Any] = Field(default_factory=dict)
+    lane: Slug = "main"
+    cluster: Slug = "default"
+    priority: int = Field(5, ge=0, le=9, description="0-9; 9 runs first")
+    tier: Tier = Tier.LARGE
+    max_execution_time: float = Field(3600.0, gt=0, le=7 * 24 * 3600, description="seconds")
+    max_retries: int = Field(0, ge=0, le=100)
+    retry_backoff: float = Field(1.0, ge=0, le=3600, description="first retry delay in seconds")
+    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    start_at: datetime | None = None
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
+
+
+class JobMessage(BaseModel):
+    """The job as it travels between services; carries everything needed to run it."""
+
+    id: str
+    task: str
+    args: dict[str, Any]
+    lane: str
+    cluster: str
+    priority: int
+    tier: Tier
+    max_execution_time: float
+    max_retries: int = 0
+    retry_backoff: float = 1.0
+    attempt: int = 1
+    submitted_at: float = Field(default_factory=time.time)
+    not_before: float | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+    idempotency_key: str | None = None
+
+    @classmethod
+    def from_submission(cls, sub: Submission, job_id: str) -> JobMessage:
+        return cls(
+            id=job_id,
+            task=sub.task,
+            args=sub.args,
+            lane=sub.lane,
+            cluster=sub.cluster,
+            priority=sub.priority,
+            tier=sub.tier,
+            max_execution_time=sub.max_execution_time,
+            max_retries=sub.max_retries,
+            retry_backoff=sub.retry_backoff,
+            not_before=sub.start_at.timestamp() if sub.start_at else None,
+            labels=sub.labels,
+            idempotency_key=sub.idempotency_key,
+        )
+
+
+class CapacityReport(BaseModel):
+    """What a runner tells the dispatchers every heartbeat and whenever its load changes."""
+
+    runner_id: str
+    cluster: str
+    host: str
+    pid: int
+    cpu_millicores: int
+    memory_mib: int
+    slots: int
+    reserved_cpu_millicores: int = 0
+    reserved_memory_mib: int = 0
+    running: dict[str, Tier] = Field(default_factory=dict)
+    lanes: dict[str, str] = Field(default_factory=dict)  # job id -> lane, for lane shares
+    # Jobs this runner received since its previous report (started or sent back): the dispatcher
+    # stops counting them as in flight, since they are now in `running` or back in a lane.
+    seen: list[str] = Field(default_factory=list)
+    tasks: list[str] = Field(default_factory=list)
+    draining: bool = False
+    sent_at: float = Field(default_factory=time.time)
+
+
+class SubmitResult(BaseModel):
+    id: str
+    state: JobState
+    duplicate: bool = False

@@ -1,0 +1,81 @@
+"""Settings from environment variables prefixed ``LANEYARD_``; one object shared by every service."""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+def _cpu_millicores() -> int:
+    return (os.cpu_count() or 1) * 1000
+
+
+def _memory_mib() -> int:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // (1024 * 1024)
+    except (ValueError, OSError):
+        return 4096
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LANEYARD_", extra="ignore")
+
+    amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
+    mongo_url: str = "mongodb://127.0.0.1:27017/"
+    mongo_db: str = "laneyard"
+    # Every exchange and queue name starts with this, so that two deployments (or two tests)
+    # can share one broker without seeing each other's messages.
+    prefix: str = "laneyard"
+
+    http_host: str = "0.0.0.0"
+    http_port: int = 8080
+    metrics_port: int = 0  # dispatcher/runner metrics port; 0 = none
+
+    # Upper bound for any single network await (publish, confirm, database round trip).
+    network_timeout: float = 10.0
+
+    max_args_bytes: int = 256 * 1024
+    # Admission: "key1:submit,read;key2:admin" (scopes submit, read, admin); empty = an open API.
+    api_keys: str = ""
+    # Admission caches which clusters and throttle rates exist for this long (seconds).
+    admission_cache_seconds: float = 2.0
+    # Admission rates in jobs per second, "main=200,bulk=50"; changeable at run time through the API.
+    lane_rates: str = ""
+    cluster_rates: str = ""
+    throttle_window_seconds: float = Field(0.2, gt=0, le=10)
+    capacity_threshold: float = Field(0.95, gt=0, le=1)
+    # Delayed requeue ladder: a job that does not fit waits delay_min_ms, doubling up to delay_max_ms.
+    delay_min_ms: int = 500
+    delay_max_ms: int = 30_000
+
+    heartbeat_seconds: float = 2.0
+    # A runner that misses this many heartbeats is gone and its capacity is withdrawn.
+    heartbeat_misses: int = 3
+
+    dispatcher_prefetch: int = 64
+    # A job that keeps not fitting this long books the room it needs (ends starvation by small jobs).
+    reservation_after_seconds: float = 60.0
+    # "main=2,bulk=1": lanes with work share a cluster by these weights; lanes not named weigh 1.
+    lane_weights: str = ""
+    # The dispatch lease: how long a dispatcher's lease lasts without renewal (failover time).
+    lease_seconds: float = 5.0
+    runner_cpu_millicores: int = Field(default_factory=_cpu_millicores)
+    runner_memory_mib: int = Field(default_factory=_memory_mib)
+    runner_slots: int = 16
+    runner_cluster: str = "default"
+    runner_tasks: str = ""  # comma-separated import paths of task modules, besides the demo tasks
+    runner_demo_tasks: bool = True
+    runner_log_batch_lines: int = 200
+    runner_log_max_lines: int = 10_000
+    shutdown_grace_seconds: float = 30.0
+
+    log_level: str = "INFO"
+    log_json: bool | None = None  # None: JSON when stderr is not a terminal
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,23 @@
+"""The lane queues that exist (one per lane and cluster), so dispatchers know what to consume."""
+
+from __future__ import annotations
+
+import time
+
+from shared.store.database import Database, Doc
+
+
+def lane_id(lane: str, cluster: str) -> str:
+    return f"{lane}.{cluster}"
+
+
+async def register(db: Database, lane: str, cluster: str) -> None:
+    await db["lanes"].update_one(
+        {"_id": lane_id(lane, cluster)},
+        {"$setOnInsert": {"lane": lane, "cluster": cluster, "created_at": time.time()}},
+        upsert=True,
+    )
+
+
+async def all_lanes(db: Database) -> list[Doc]:
+    return [d async for d in db["lanes"].find()]

@@ -1,0 +1,102 @@
+"""Fixtures: real RabbitMQ and MongoDB-wire servers, and a private corner of each for every test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aio_pika
+import pytest
+
+from shared.amqp.bus import Bus
+from shared.amqp.topology import Names, delay_ladder
+from shared.embedded.mongo import free_port
+from shared.settings import Settings
+from shared.store import clusters
+from shared.store.database import Database, connect, ensure_indexes
+from tests.support import services
+
+
+@pytest.fixture(scope="session")
+def amqp_url() -> Iterator[str]:
+    with services.amqp_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with services.mongo_url(Path(tmp_path_factory.mktemp("mongo"))) as url:
+        yield url
+
+
+@pytest.fixture
+def settings(amqp_url: str, mongo_url: str) -> Settings:
+    """Settings whose exchange/queue prefix and database are this test's alone."""
+    tag = f"t{uuid.uuid4().hex[:10]}"
+    return Settings(
+        amqp_url=amqp_url,
+        mongo_url=mongo_url,
+        mongo_db=tag,
+        prefix=tag,
+        http_host="127.0.0.1",
+        http_port=free_port(),
+        delay_min_ms=100,
+        delay_max_ms=1600,
+        heartbeat_seconds=0.5,
+        runner_cpu_millicores=4000,
+        runner_memory_mib=8192,
+        runner_slots=8,
+        shutdown_grace_seconds=5,
+        log_json=True,
+    )
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    client, database = connect(settings)
+    await ensure_indexes(database)
+    await clusters.ensure_default(database)
+    yield database
+    await client.drop_database(settings.mongo_db)
+    await client.close()
+
+
+@pytest.fixture
+async def bus(settings: Settings) -> AsyncIterator[Bus]:
+    b = Bus(settings)
+    await b.connect()
+    yield b
+    await b.close()
+    await delete_topology(settings)
+
+
+async def delete_topology(settings: Settings, lanes: tuple[tuple[str, str], ...] = ()) -> None:
+    """Removes this test's durable queues and exchanges so the broker does not fill up across runs."""
+    names = Names(settings.prefix)
+    connection = await aio_pika.connect(settings.amqp_url, timeout=settings.network_timeout)
+    try:
+        queues = [names.submit_queue, names.dead_queue, names.cluster_queue("default")]
+        queues += [names.delay_queue(ms) for ms in delay_ladder(settings.delay_min_ms, settings.delay_max_ms)]
+        queues += [
+            names.lane_queue(lane, cluster) for lane in ("main", "logs", "other") for cluster in ("default",)
+        ]
+        queues += [names.lane_queue(lane, cluster) for lane, cluster in lanes]
+        exchanges = [
+            names.submit_exchange, names.lanes_exchange, names.clusters_exchange, names.delay_exchange,
+            names.dead_exchange, names.capacity_exchange, names.control_exchange,
+        ]  # fmt: skip
+        for name in queues:
+            channel = await connection.channel()
+            try:
+                await channel.queue_delete(name)
+            except aio_pika.exceptions.ChannelClosed:
+                pass
+        for name in exchanges:
+            channel = await connection.channel()
+            try:
+                await channel.exchange_delete(name)
+            except aio_pika.exceptions.ChannelClosed:
+                pass
+    finally:
+        await connection.close()

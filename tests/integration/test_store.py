@@ -1,0 +1,76 @@
+"""The store against a real MongoDB-wire server."""
+
+from __future__ import annotations
+
+import asyncio
+
+from shared.models import JobMessage
+from shared.states import JobState
+from shared.store import idempotency, jobs, logs
+from shared.store.database import Database
+
+
+def job(job_id: str = "j1") -> JobMessage:
+    return JobMessage(id=job_id, task="demo.noop", args={"x": [1, {"y": 2}]}, lane="main", cluster="default",
+                      priority=5, tier="TINY", max_execution_time=10)  # fmt: skip
+
+
+async def test_insert_is_insert_if_absent(db: Database) -> None:
+    assert await jobs.insert(db, job())
+    await jobs.transition(db, "j1", sources={JobState.IN_QUEUE}, target=JobState.WAITING, attempt=1)
+    assert not await jobs.insert(db, job())
+    doc = await jobs.get(db, "j1")
+    assert doc is not None and doc["state"] == JobState.WAITING and doc["args"] == {"x": [1, {"y": 2}]}
+
+
+async def test_a_transition_happens_once_even_when_raced(db: Database) -> None:
+    await jobs.insert(db, job())
+    results = await asyncio.gather(
+        *(jobs.transition(db, "j1", sources={JobState.IN_QUEUE}, target=JobState.WAITING, attempt=1)
+          for _ in range(10))
+    )  # fmt: skip
+    assert sum(r is not None for r in results) == 1
+
+
+async def test_transition_records_timeline_per_attempt(db: Database) -> None:
+    await jobs.insert(db, job())
+    for src, dst, attempt in [
+        (JobState.IN_QUEUE, JobState.WAITING, 1),
+        (JobState.WAITING, JobState.RUNNING, 1),
+        (JobState.RUNNING, JobState.IN_QUEUE, 2),
+        (JobState.IN_QUEUE, JobState.WAITING, 2),
+    ]:
+        assert await jobs.transition(db, "j1", sources={src}, target=dst, attempt=attempt) is not None
+    doc = await jobs.get(db, "j1")
+    assert doc is not None
+    assert set(doc["timeline"]["1"]) == {"IN_QUEUE", "WAITING", "RUNNING"}
+    assert set(doc["timeline"]["2"]) == {"IN_QUEUE", "WAITING"}
+    assert all(isinstance(t, float) for t in doc["timeline"]["2"].values())
+
+
+async def test_where_guards_the_holder(db: Database) -> None:
+    await jobs.insert(db, job())
+    await jobs.transition(db, "j1", sources={JobState.IN_QUEUE}, target=JobState.WAITING, attempt=1)
+    await jobs.transition(db, "j1", sources={JobState.WAITING}, target=JobState.RUNNING, attempt=1,
+                          fields={"runner": "a"})  # fmt: skip
+    wrong = await jobs.transition(db, "j1", sources={JobState.RUNNING}, target=JobState.COMPLETED, attempt=1,
+                                  where={"runner": "b"})  # fmt: skip
+    assert wrong is None
+    right = await jobs.transition(db, "j1", sources={JobState.RUNNING}, target=JobState.COMPLETED, attempt=1,
+                                  where={"runner": "a"})  # fmt: skip
+    assert right is not None and right["state"] == JobState.COMPLETED
+
+
+async def test_log_chunks_read_back_in_order(db: Database) -> None:
+    for chunk in range(60):  # more than one page of chunk ids
+        await logs.write_chunk(db, "j1", 1, chunk, [{"t": float(chunk), "s": "log", "m": f"line {chunk}"}])
+    await logs.write_chunk(db, "j1", 2, 0, [{"t": 1.0, "s": "log", "m": "retry"}], truncated=True)
+    lines = await logs.read_lines(db, "j1", attempts=2)
+    assert [ln["m"] for ln in lines[:60]] == [f"line {i}" for i in range(60)]
+    assert lines[60]["m"] == "retry" and lines[60]["attempt"] == 2
+    assert "truncated" in lines[61]["m"]
+
+
+async def test_idempotency_claim_race_has_one_winner(db: Database) -> None:
+    owners = await asyncio.gather(*(idempotency.claim(db, "key-1", f"job-{i}") for i in range(8)))
+    assert len(set(owners)) == 1

@@ -1,0 +1,1 @@
+"""Test support: finding real services and isolating each test on them."""

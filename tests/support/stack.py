@@ -1,0 +1,108 @@
+"""The three services as real processes, for end-to-end tests, chaos runs and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+    env = dict(os.environ)
+    for name, value in settings.model_dump().items():
+        if value is not None:
+            env[f"LANEYARD_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    env.update(extra)
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+@dataclass
+class Service:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        with open(self.log_path, "ab") as log:
+            self.proc = subprocess.Popen(
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+            )
+
+    def signal(self, sig: int) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+
+    def wait(self, timeout: float) -> int | None:
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait(timeout)
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    log_dir: Path
+    env_extra: dict[str, str] = field(default_factory=dict)
+    services: list[Service] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.http_port}"
+
+    def add(self, role: str, *args: str, name: str | None = None, **env: str) -> Service:
+        name = name or f"{role}-{sum(s.name.startswith(role) for s in self.services) + 1}"
+        service = Service(
+            name,
+            [sys.executable, "-m", "services.cli", role, *args],
+            settings_env(self.settings, **self.env_extra, **env),
+            self.log_dir / f"{name}.log",
+        )
+        self.services.append(service)
+        service.start()
+        return service
+
+    def wait_ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for s in self.services:
+                if s.proc is not None and s.proc.poll() is not None:
+                    raise RuntimeError(f"{s.name} exited with {s.proc.returncode}:\n{self.tail(s)}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(
+            "admission did not become ready:\n" + "\n".join(self.tail(s) for s in self.services)
+        )
+
+    def tail(self, service: Service, lines: int = 40) -> str:
+        try:
+            text = service.log_path.read_text(errors="replace").splitlines()[-lines:]
+        except OSError:
+            return ""
+        return f"--- {service.name}\n" + "\n".join(text)
+
+    def stop(self, timeout: float = 20.0) -> None:
+        for s in self.services:
+            s.signal(signal.SIGTERM)
+        for s in self.services:
+            s.wait(timeout)

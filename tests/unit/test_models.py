@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from shared.models import JobMessage, Submission
+from shared.states import JobState, check_transition
+from shared.tiers import Tier
+
+
+def test_defaults() -> None:
+    sub = Submission(task="demo.noop")
+    assert (sub.lane, sub.cluster, sub.priority, sub.tier) == ("main", "default", 5, Tier.LARGE)
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"task": "demo.noop", "priority": 10}, "priority"),
+        ({"task": "demo.noop", "tier": "GIANT"}, "tier"),
+        ({"task": "demo.noop", "lane": "has.dot"}, "lane"),
+        ({"task": "demo.noop", "cluster": "Upper"}, "cluster"),
+        ({"task": ""}, "task"),
+        ({"task": "demo.noop", "surprise": 1}, "surprise"),
+        ({"task": "demo.noop", "args": [1, 2]}, "args"),
+        ({"task": "demo.noop", "max_execution_time": 0}, "max_execution_time"),
+    ],
+)
+def test_invalid_submissions_name_the_field(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as exc:
+        Submission.model_validate(body)
+    assert field in str(exc.value)
+
+
+def test_message_round_trip() -> None:
+    sub = Submission(task="demo.echo", args={"a": 1}, tier=Tier.SMALL, priority=9)
+    msg = JobMessage.from_submission(sub, "abc")
+    again = JobMessage.model_validate_json(msg.model_dump_json())
+    assert again == msg and again.attempt == 1
+
+
+def test_terminal_states_are_final() -> None:
+    for terminal in (JobState.COMPLETED, JobState.ERROR, JobState.CANCELLED):
+        with pytest.raises(ValueError):
+            check_transition(frozenset({terminal}), JobState.RUNNING)
+    check_transition(frozenset({JobState.IN_QUEUE}), JobState.WAITING)
