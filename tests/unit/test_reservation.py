@@ -1,0 +1,62 @@
+"""Reservations end starvation: a large job that waited books its room against smaller jobs."""
+
+from __future__ import annotations
+
+from services.dispatcher.capacity import ClusterCapacity, Decision
+from shared.models import CapacityReport
+from shared.tiers import Tier
+
+
+def report(runner: str, cpu: int, running: dict[str, Tier] | None = None) -> CapacityReport:
+    from shared.tiers import request_of
+
+    running = running or {}
+    return CapacityReport(
+        runner_id=runner, cluster="c", host="h", pid=1, cpu_millicores=cpu, memory_mib=100_000, slots=100,
+        tasks=["t"], running=running,
+        reserved_cpu_millicores=sum(request_of(t).cpu_millicores for t in running.values()),
+        reserved_memory_mib=sum(request_of(t).memory_mib for t in running.values()),
+    )  # fmt: skip
+
+
+def test_small_jobs_cannot_take_the_room_a_reserved_job_needs() -> None:
+    cap = ClusterCapacity(threshold=1.0)
+    # 2000m runner; 1000m busy: a LARGE (1500m) does not fit, a SMALL (500m) does.
+    cap.apply(report("r1", 2000, {"busy": Tier.MEDIUM}), now=0)
+    assert cap.decide(Tier.LARGE, "t")[0] is Decision.NO_ROOM
+    assert cap.decide(Tier.SMALL, "t", priority=5)[0] is Decision.FIT
+    cap.hold_room("big", Tier.LARGE, priority=5, now=0)
+    # A SMALL of equal or lower priority would leave 500m: the LARGE could never get in.
+    assert cap.decide(Tier.SMALL, "t", priority=5)[0] is Decision.RESERVED
+    assert cap.decide(Tier.SMALL, "t", priority=3)[0] is Decision.RESERVED
+    # A higher-priority job is not held back by a lower-priority reservation.
+    assert cap.decide(Tier.SMALL, "t", priority=7)[0] is Decision.FIT
+    # When the busy job ends, the reserved job fits and takes its room.
+    cap.apply(report("r1", 2000), now=1)
+    decision, runner = cap.decide(Tier.LARGE, "t", priority=5, job_id="big")
+    assert decision is Decision.FIT and runner == "r1"
+    cap.reserve("big", Tier.LARGE, runner, now=1)
+    assert "big" not in cap.reservations
+
+
+def test_reservation_does_not_block_jobs_that_leave_it_room() -> None:
+    cap = ClusterCapacity(threshold=1.0)
+    cap.apply(report("r1", 4000, {"busy": Tier.HUGE}), now=0)  # full
+    cap.apply(report("r2", 4000), now=0)  # empty
+    cap.hold_room("big", Tier.LARGE, priority=5, now=0)  # needs 1500m on one runner
+    # A SMALL on r2 still leaves 3500m there.
+    assert cap.decide(Tier.SMALL, "t", priority=5)[0] is Decision.FIT
+
+
+def test_reservations_expire_when_the_job_stops_coming_back() -> None:
+    cap = ClusterCapacity()
+    cap.hold_room("big", Tier.LARGE, priority=5, now=0)
+    cap.expire(now=200, runner_timeout=6, inflight_timeout=30, reservation_timeout=120)
+    assert cap.reservations == {}
+
+
+def test_room_for_anything_ignores_reservations() -> None:
+    cap = ClusterCapacity(threshold=1.0)
+    cap.apply(report("r1", 2000, {"busy": Tier.MEDIUM}), now=0)
+    cap.hold_room("big", Tier.LARGE, priority=9, now=0)
+    assert cap.has_room_for_anything()  # lanes keep flowing so the reserved job can come back
