@@ -68,6 +68,10 @@ class Reservation:
     tier: Tier
     priority: int
     seen_at: float
+    since: float  # when the job first could not go: among equal priorities the oldest goes first
+
+    def outranks(self, other: Reservation) -> bool:
+        return (self.priority, -self.since) > (other.priority, -other.since)
 
 
 @dataclass
@@ -204,8 +208,13 @@ class ClusterCapacity:
         """Whether, after placing ``req`` on ``placed_on``, every reservation that outranks or equals
         ``priority`` would still find a runner with room (reservations are checked one at a time:
         they are few, and the oldest gets in first when room opens)."""
+        mine = self.reservations.get(job_id) if job_id is not None else None
         for rid, res in self.reservations.items():
             if rid == job_id or res.priority < priority:
+                continue
+            # Reserved jobs yield only to reservations that outrank them: were every reservation to
+            # hold back every other, two that cannot fit side by side would wait for each other forever.
+            if mine is not None and not res.outranks(mine):
                 continue
             need = request_of(res.tier)
             if not self._within(t, Resources(req.cpu_millicores + need.cpu_millicores,
@@ -234,9 +243,11 @@ class ClusterCapacity:
         view.hinted_jobs += 1
         self.inflight[job_id] = InFlight(tier, runner_id, lane, now)
 
-    def hold_room(self, job_id: str, tier: Tier, priority: int, now: float) -> None:
+    def hold_room(
+        self, job_id: str, tier: Tier, priority: int, now: float, since: float | None = None
+    ) -> None:
         """Book room for a job that has waited too long (renewed each time it comes back)."""
-        self.reservations[job_id] = Reservation(tier, priority, now)
+        self.reservations[job_id] = Reservation(tier, priority, now, now if since is None else since)
 
     def release(self, job_id: str) -> None:
         self._forget(job_id)

@@ -21,7 +21,7 @@ from shared.amqp.bus import Bus
 from shared.models import JobMessage
 from shared.settings import Settings
 from shared.states import JobState
-from shared.store import dead_letters, jobs
+from shared.store import dead_letters, jobs, unserved
 from shared.store.database import Database
 from shared.store.leases import Lease
 
@@ -29,11 +29,16 @@ log = logging.getLogger(__name__)
 
 MARK_TRIES = 5
 OVER_SHARE = "over_share"
+UNSERVED_NOTE_SECONDS = 5.0
 
 
-def header_float(message: AbstractIncomingMessage, name: str) -> float | None:
+def header_ms(message: AbstractIncomingMessage, name: str) -> float | None:
+    """A time carried in a header as integer milliseconds since the epoch, in seconds.
+
+    Integers because AMQP field tables carry a Python float as a 32-bit float: an epoch time would
+    come back up to a minute off (that once kept reservations from ever being made)."""
     value = (message.headers or {}).get(name)
-    return float(value) if isinstance(value, int | float) else None
+    return value / 1000 if isinstance(value, int) else None
 
 
 class Dispatch:
@@ -52,6 +57,7 @@ class Dispatch:
         # (cluster, lane) -> messages waiting in the lane queue, and when a job of it last could not go
         self.depth: dict[tuple[str, str], int] = {}
         self.blocked_at: dict[tuple[str, str], float] = {}
+        self.unserved_noted: dict[tuple[str, str], float] = {}  # (cluster, task) -> last noted
 
     def lanes_with_work(self, cluster: str, now: float) -> set[str]:
         recent = 2 * self.max_ms / 1000
@@ -121,6 +127,14 @@ class Dispatch:
         now: float,
     ) -> None:
         key = (job.cluster, job.lane)
+        if log.isEnabledFor(logging.DEBUG):
+            t = capacity.totals()
+            log.debug(
+                "held back (%s) %s p%d%s: cluster cpu %d/%d mem %d/%d slots %d/%d, %d in flight, %d reserved",
+                reason, job.tier, job.priority, " redelivered" if message.redelivered else "",
+                t.reserved_cpu, t.offered_cpu, t.reserved_mem, t.offered_mem, t.used_slots,
+                t.slots, len(capacity.inflight), len(capacity.reservations), extra={"job_id": job.id},
+            )  # fmt: skip
         if self.lanes is not None and (not capacity.runners or not capacity.has_room_for_anything()):
             # Nothing fits anywhere: stop consuming the cluster's lanes and put the message back at
             # its place (a requeue keeps priority order, where a delay would shuffle it).
@@ -140,20 +154,34 @@ class Dispatch:
             return
         raw = (message.headers or {}).get("x-delays", 0)
         delays = raw if isinstance(raw, int) else 0
-        first_blocked = header_float(message, "x-first-blocked") or now
+        first_blocked = header_ms(message, "x-first-blocked-ms") or now
         if decision is not Decision.NO_RUNNER:
             self.blocked_at[key] = now
         waited_long = now - first_blocked >= self.reservation_after
         if decision in (Decision.NO_ROOM, Decision.RESERVED) and waited_long:
-            capacity.hold_room(job.id, job.tier, job.priority, now)
+            capacity.hold_room(job.id, job.tier, job.priority, now, since=first_blocked)
         # A job holding a reservation comes back soon, so it is there when its room opens.
         wanted = self.min_ms if job.id in capacity.reservations else min(self.min_ms * 2**delays, self.max_ms)
-        headers = {"x-delays": delays + 1, "x-first-blocked": first_blocked, "x-waiting-for": reason}
+        headers = {
+            "x-delays": delays + 1,
+            "x-first-blocked-ms": int(first_blocked * 1000),
+            "x-waiting-for": reason,
+        }
         await self.bus.delayed(job, wanted, headers=headers)
-        if decision is Decision.NO_RUNNER and delays == 0:
+        if decision is Decision.NO_RUNNER:
+            await self._note_unserved(job, first=delays == 0, now=now)
+        await message.ack()
+
+    async def _note_unserved(self, job: JobMessage, first: bool, now: float) -> None:
+        if first:
             why = f"no runner in {job.cluster!r} offers {job.task!r}"
             await jobs.note(self.db, job.id, {"waiting_for": why})
-        await message.ack()
+        pair = (job.cluster, job.task)
+        if now - self.unserved_noted.get(pair, 0.0) >= UNSERVED_NOTE_SECONDS:
+            self.unserved_noted[pair] = now
+            if len(self.unserved_noted) > 10_000:  # bounded: forget the oldest notes
+                del self.unserved_noted[min(self.unserved_noted, key=self.unserved_noted.__getitem__)]
+            await unserved.record(self.db, job.cluster, job.task, now)
 
     async def release_held_lanes(self, now: float) -> None:
         """Lets lanes go again once their cluster has room or they are back under their share, and

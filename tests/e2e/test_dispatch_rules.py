@@ -109,7 +109,9 @@ async def test_no_runner_or_cluster_goes_over_capacity_under_a_flood(
 async def test_a_reservation_ends_the_starvation_of_a_large_job(
     settings: Settings, tmp_path: Path, db: Database
 ) -> None:
-    stack = make_stack(settings, tmp_path, reservation_after_seconds=2.0)
+    stack = make_stack(
+        settings, tmp_path, reservation_after_seconds=2.0, log_level=os.environ.get("RESV_LOG", "INFO")
+    )
     try:
         stack.add("admission"), stack.add("dispatcher")
         stack.add("runner", "--slots", "8", "--cpu", "2000", "--memory", "8192")

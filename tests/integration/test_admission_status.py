@@ -53,3 +53,19 @@ async def test_status_counts_queued_jobs_and_living_runners(
     assert default["capacity"]["cpu_millicores"] == {"total": 8000, "used": 500, "free": 7500}
     assert default["capacity"]["memory_mib"] == {"total": 16384, "used": 512, "free": 15872}
     assert default["capacity"]["slots"] == {"total": 8, "used": 2, "free": 6}
+
+
+async def test_status_lists_tasks_that_no_living_runner_offers(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    from shared.store import unserved
+
+    async with api(settings, db, bus) as (client, _):
+        await unserved.record(db, "default", "reports.build")
+        await unserved.record(db, "default", "demo.noop")  # offered below: not listed
+        await unserved.record(db, "default", "old.task", now=time.time() - 3600)  # no longer asked for
+        offering = report("r-1", {})
+        offering.tasks = ["demo.noop"]
+        await runners.record(db, offering)
+        status = (await client.get("/v1/status")).json()
+    assert [(w["cluster"], w["task"]) for w in status["waiting_for_runner"]] == [("default", "reports.build")]

@@ -7,6 +7,7 @@ import time
 
 import pytest
 
+from services.dispatcher.dispatch import header_ms
 from shared.amqp.bus import Bus, Unroutable
 from shared.models import JobMessage
 
@@ -26,7 +27,9 @@ async def test_delayed_requeue_comes_back_to_its_lane_after_the_ttl(bus: Bus) ->
     channel, topology = await bus.consumer_channel(10)
     queue = await topology.lane_queue("main", "default")
     sent = time.monotonic()
-    step = await bus.delayed(job(), 400)
+    first_blocked = time.time() - 3.21
+    headers = {"x-delays": 2, "x-first-blocked-ms": int(first_blocked * 1000)}
+    step = await bus.delayed(job(), 400, headers=headers)
     assert step == 400 or step in bus.ladder
     message = None
     for _ in range(100):
@@ -39,6 +42,11 @@ async def test_delayed_requeue_comes_back_to_its_lane_after_the_ttl(bus: Bus) ->
     assert waited >= step / 1000 * 0.9
     assert JobMessage.model_validate_json(message.body).id == "j1"
     assert message.priority == 5
+    # The dispatcher's bookkeeping survives the round trip to the millisecond (a float header
+    # would come back as a 32-bit float, a minute off).
+    came_back = header_ms(message, "x-first-blocked-ms")
+    assert came_back is not None and abs(came_back - first_blocked) < 0.002
+    assert (message.headers or {}).get("x-delays") == 2
     await message.ack()
     await channel.close()
 

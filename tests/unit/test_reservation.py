@@ -60,3 +60,24 @@ def test_room_for_anything_ignores_reservations() -> None:
     cap.apply(report("r1", 2000, {"busy": Tier.MEDIUM}), now=0)
     cap.hold_room("big", Tier.LARGE, priority=9, now=0)
     assert cap.has_room_for_anything()  # lanes keep flowing so the reserved job can come back
+
+
+def test_reservations_that_cannot_fit_side_by_side_go_oldest_first() -> None:
+    # A LARGE and many SMALLs all waited long enough to reserve; no two LARGE+SMALL fit together.
+    # Were each reservation to hold back every other, nothing would ever run (a real stall we had).
+    cap = ClusterCapacity(threshold=0.95)
+    cap.apply(report("r1", 2000), now=0)
+    for i in range(40):
+        cap.hold_room(f"small-{i}", Tier.SMALL, priority=5, now=10, since=float(i))
+    cap.hold_room("big", Tier.LARGE, priority=5, now=10, since=5.5)
+    # Older SMALLs go first; the LARGE is held only by the six SMALLs older than it...
+    assert cap.decide(Tier.SMALL, "t", priority=5, job_id="small-0")[0] is Decision.FIT
+    assert cap.decide(Tier.LARGE, "t", priority=5, job_id="big")[0] is Decision.RESERVED
+    # ...and once they are gone it goes before the younger ones, which it holds back.
+    for i in range(6):
+        del cap.reservations[f"small-{i}"]
+    assert cap.decide(Tier.LARGE, "t", priority=5, job_id="big")[0] is Decision.FIT
+    assert cap.decide(Tier.SMALL, "t", priority=5, job_id="small-7")[0] is Decision.RESERVED
+    # A reservation of higher priority outranks an older one.
+    cap.hold_room("urgent", Tier.LARGE, priority=9, now=10, since=100.0)
+    assert cap.decide(Tier.LARGE, "t", priority=5, job_id="big")[0] is Decision.RESERVED

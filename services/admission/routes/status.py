@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends
 from services.admission import queue_depth
 from services.admission.routes import Context
 from services.admission.throttling import intake
-from shared.store import clusters, intakes, lanes, runners
+from shared.store import clusters, intakes, lanes, runners, unserved
 from shared.store.database import Doc
 
 MAX_LANES = 1000
@@ -77,8 +77,18 @@ def router(ctx: Context) -> APIRouter:
                 latest[key] = doc
         for doc in latest.values():
             by_cluster.setdefault(str(doc.get("cluster")), []).append(doc)
+        offered = {(str(d.get("cluster")), str(t)) for d in latest.values() for t in d.get("tasks") or []}
+        # A pair stays listed while jobs keep coming back for it (their delay tops out at
+        # delay_max_ms) and no living runner of the cluster offers the task.
+        window = 2 * ctx.settings.delay_max_ms / 1000 + max_age
+        waiting = [
+            {"cluster": d["cluster"], "task": d["task"], "since": d.get("since"), "last_seen": d["last_seen"]}
+            for d in await unserved.recent(ctx.db, window)
+            if (str(d["cluster"]), str(d["task"])) not in offered
+        ]
         return {
             "lanes": lane_rows,
+            "waiting_for_runner": sorted(waiting, key=lambda w: (str(w["cluster"]), str(w["task"]))),
             "clusters": {slug: cluster_summary(docs) for slug, docs in sorted(by_cluster.items())},
         }
 
