@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 MARK_TRIES = 5
 OVER_SHARE = "over_share"
 UNSERVED_NOTE_SECONDS = 5.0
+HELD_RECENT_SECONDS = 3.0
 
 
 def header_ms(message: AbstractIncomingMessage, name: str) -> float | None:
@@ -60,7 +61,9 @@ class Dispatch:
         self.unserved_noted: dict[tuple[str, str], float] = {}  # (cluster, task) -> last noted
 
     def lanes_with_work(self, cluster: str, now: float) -> set[str]:
-        recent = 2 * self.max_ms / 1000
+        # The measured depth misses what sits in this dispatcher's prefetch window or in the delay
+        # queues, so a lane whose job was held back in the last few seconds counts as having work.
+        recent = HELD_RECENT_SECONDS
         return {
             lane
             for (c, lane) in set(self.depth) | set(self.blocked_at)
@@ -127,6 +130,8 @@ class Dispatch:
         now: float,
     ) -> None:
         key = (job.cluster, job.lane)
+        if decision is not Decision.NO_RUNNER:
+            self.blocked_at[key] = now
         if log.isEnabledFor(logging.DEBUG):
             t = capacity.totals()
             log.debug(
@@ -155,8 +160,6 @@ class Dispatch:
         raw = (message.headers or {}).get("x-delays", 0)
         delays = raw if isinstance(raw, int) else 0
         first_blocked = header_ms(message, "x-first-blocked-ms") or now
-        if decision is not Decision.NO_RUNNER:
-            self.blocked_at[key] = now
         waited_long = now - first_blocked >= self.reservation_after
         if decision in (Decision.NO_ROOM, Decision.RESERVED) and waited_long:
             capacity.hold_room(job.id, job.tier, job.priority, now, since=first_blocked)
