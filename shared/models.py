@@ -61,6 +61,10 @@ class JobMessage(BaseModel):
     not_before: float | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     idempotency_key: str | None = None
+    # Set for a job a schedule created: the completion time (epoch) of that schedule's previous
+    # successful run, null on its first, so a task can pick up where the previous run left off.
+    schedule_id: str | None = None
+    last_completed_at: float | None = None
 
     @classmethod
     def from_submission(cls, sub: Submission, job_id: str) -> JobMessage:

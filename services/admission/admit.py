@@ -52,7 +52,14 @@ class Admitter:
     def forget_cluster(self, slug: str) -> None:
         self._known_clusters.pop(slug, None)
 
-    async def admit(self, sub: Submission, job_id: str | None = None) -> SubmitResult:
+    async def admit(
+        self,
+        sub: Submission,
+        job_id: str | None = None,
+        *,
+        schedule_id: str | None = None,
+        last_completed_at: float | None = None,
+    ) -> SubmitResult:
         size = len(json.dumps(sub.args, separators=(",", ":")))
         if size > self.max_args_bytes:
             raise Rejected(413, f"args is {size} bytes; the limit is {self.max_args_bytes} bytes")
@@ -61,6 +68,7 @@ class Admitter:
         job_id = job_id or new_job_id()
         try:
             job = JobMessage.from_submission(sub, job_id)
+            job.schedule_id, job.last_completed_at = schedule_id, last_completed_at
         except (ValueError, OverflowError) as exc:
             # A naive start_at near year 1 or 9999 has no epoch time in the local zone.
             raise Rejected(422, f"start_at {sub.start_at} cannot be used: {exc}") from exc

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from services.admission.admit import Admitter
 from services.admission.auth import Auth, parse_api_keys
 from services.admission.errors import Rejected
-from services.admission.routes import Context, clusters, jobs, status, throttles
+from services.admission.routes import Context, clusters, jobs, schedules, status, throttles
 from services.admission.throttling.rates import RateBook
 from shared.settings import Settings, get_settings
 from shared.store.database import Database
@@ -55,7 +55,7 @@ def create_app(
         response: Response = await call_next(request)
         return response
 
-    for module in (jobs, clusters, status, throttles):
+    for module in (jobs, clusters, status, throttles, schedules):
         app.include_router(module.router(ctx))
 
     @app.get("/healthz", tags=["health"])

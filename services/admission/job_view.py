@@ -46,6 +46,8 @@ def job_view(doc: Doc) -> dict[str, Any]:
         "result": doc.get("result"),
         "error": doc.get("error"),
         "reason": doc.get("reason"),
+        "schedule_id": doc.get("schedule_id"),
+        "last_completed_at": iso(doc.get("last_completed_at")),
         "created_at": iso(doc.get("created_at")),
         "updated_at": iso(doc.get("updated_at")),
         "transitions": transitions,

@@ -19,8 +19,11 @@ import time
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
+from services.admission.admit import Admitter
+from services.admission.throttling.rates import RateBook
 from services.dispatcher.dispatch import Dispatch
 from services.dispatcher.lane_consumers import LaneConsumers
+from services.dispatcher.schedules import ScheduleLoop
 from services.runner.worker import new_runner_id
 from shared import log_config
 from shared.amqp.bus import Bus
@@ -48,6 +51,17 @@ class DispatcherService:
         self.client, self.db = connect(settings)
         self.lease = Lease(self.db, "dispatcher", self.id, ttl=settings.lease_seconds)
         self.dispatch = Dispatch(self.bus, self.db, settings, self.lease)
+        # Scheduled jobs are admitted exactly like submitted ones, by admission's own Admitter.
+        admitter = Admitter(
+            self.bus,
+            self.db,
+            settings.max_args_bytes,
+            cache_seconds=settings.admission_cache_seconds,
+            rates=RateBook(self.db, settings),
+        )
+        self.schedules = ScheduleLoop(
+            admitter, self.db, lambda: self.lease.held, tick_timeout=3 * settings.network_timeout
+        )
         self.lanes: LaneConsumers | None = None
         self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
 
@@ -153,9 +167,13 @@ async def serve(settings: Settings) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await service.start()
+    schedule_loop = asyncio.create_task(service.schedules.run(stop))
     try:
         await service.housekeeping(stop)
     finally:
+        stop.set()
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(schedule_loop, settings.network_timeout)
         await service.close()
         log.info("dispatcher stopped")
 

@@ -182,7 +182,10 @@ class Worker:
         buffer = LogBuffer(
             self.db, job.id, attempt, self.settings.runner_log_batch_lines, self.settings.runner_log_max_lines
         )
-        ctx = TaskContext(job.id, attempt, self.id, job.cluster, buffer)
+        ctx = TaskContext(
+            job.id, attempt, self.id, job.cluster, buffer,
+            schedule_id=job.schedule_id, last_completed_at=TaskContext.utc(job.last_completed_at),
+        )  # fmt: skip
         buffer.start()
         try:
             return await run_task(task, ctx, job.args, job.max_execution_time, self.pool)

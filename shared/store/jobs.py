@@ -32,6 +32,8 @@ def new_job_doc(job: JobMessage, now: float | None = None) -> Doc:
         "labels": job.labels,
         "idempotency_key": job.idempotency_key,
         "not_before": job.not_before,
+        "schedule_id": job.schedule_id,
+        "last_completed_at": job.last_completed_at,
         "state": str(JobState.IN_QUEUE),
         "attempt": job.attempt,
         "created_at": job.submitted_at,
