@@ -1,4 +1,6 @@
-"""``laneyard``: one subcommand per service, ``up`` for the whole stack, and a demo workload."""
+"""``laneyard``: one subcommand per service, ``up`` for the whole stack, a demo workload, and the
+operator commands (submit, jobs, job, logs, cancel, status, top, clusters, dlq) that talk to
+admission's HTTP API."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from services.cli import clusters_cmd, dlq_cmd, exit_codes, jobs_cmd, logs_cmd, status_cmd, top
 from shared.settings import get_settings
 
 app = typer.Typer(
@@ -14,7 +17,14 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
     help="Laneyard, a distributed job scheduler.",
+    epilog=exit_codes.help_table(),
 )
+jobs_cmd.register(app)
+logs_cmd.register(app)
+status_cmd.register(app)
+top.register(app)
+app.add_typer(clusters_cmd.app, name="clusters")
+app.add_typer(dlq_cmd.app, name="dlq")
 
 
 @app.command()

@@ -1,0 +1,62 @@
+"""``laneyard clusters``: list, create, get, delete."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from services.cli import render
+from services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
+
+app = typer.Typer(no_args_is_help=True, help="Clusters: list, create, get, delete.")
+
+SlugArg = Annotated[str, typer.Argument(metavar="SLUG", help="cluster slug, e.g. gpu-farm-3kq9")]
+
+
+@app.command("list")
+def list_clusters(as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """List clusters."""
+    with api(url, api_key) as client:
+        found = client.get("/v1/clusters")
+    if as_json:
+        render.print_json(found)
+    else:
+        render.out().print(render.clusters_table(found.get("clusters") or []))
+
+
+@app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="a name; the slug is made from it")],
+    as_json: JsonOption = False,
+    url: UrlOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Create a cluster and print its slug (the name made URL-safe, plus four random characters)."""
+    with api(url, api_key) as client:
+        made = client.post("/v1/clusters", {"name": name})
+    if as_json:
+        render.print_json(made)
+    else:
+        print(made["slug"], flush=True)
+
+
+@app.command("get")
+def get(
+    slug: SlugArg, as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None
+) -> None:
+    """Show one cluster."""
+    with api(url, api_key) as client:
+        found = client.get(f"/v1/clusters/{slug}")
+    if as_json:
+        render.print_json(found)
+    else:
+        render.out().print(render.clusters_table([found]))
+
+
+@app.command("delete")
+def delete(slug: SlugArg, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """Delete an idle cluster (refused while it has queued or running jobs)."""
+    with api(url, api_key) as client:
+        client.delete(f"/v1/clusters/{slug}")
+    print(f"deleted {slug}", flush=True)
