@@ -18,6 +18,7 @@ from services.admission.errors import Rejected
 from services.admission.throttling import intake
 from services.admission.throttling.rates import RateBook
 from shared.amqp.bus import Bus, Unroutable
+from shared.metrics import admission as admission_metrics
 from shared.models import JobMessage, Submission, SubmitResult, new_job_id
 from shared.states import JobState
 from shared.store import clusters, idempotency, intakes, jobs, lanes
@@ -52,6 +53,7 @@ class Admitter:
     def forget_cluster(self, slug: str) -> None:
         self._known_clusters.pop(slug, None)
 
+    @admission_metrics.counts_rejections(Rejected)
     async def admit(
         self,
         sub: Submission,
@@ -77,12 +79,14 @@ class Admitter:
             if owner != job_id:
                 doc = await jobs.get(self.db, owner)
                 state = JobState(doc["state"]) if doc else JobState.IN_QUEUE
+                admission_metrics.JOBS_DEDUPLICATED.labels(sub.lane, sub.cluster).inc()
                 return SubmitResult(id=owner, state=state, duplicate=True)
 
         try:
             await self._ensure_lane(job.lane, job.cluster)
             if self.rates is not None and await self.rates.limited(job.lane, job.cluster):
                 await self._to_intake(job)
+                admission_metrics.JOBS_THROTTLED.labels(job.lane, job.cluster).inc()
             else:
                 await self.bus.to_lane(job)
         except Unroutable:
@@ -91,6 +95,7 @@ class Admitter:
                 await idempotency.release(self.db, sub.idempotency_key, job_id)
             raise
         await jobs.insert(self.db, job)
+        admission_metrics.JOBS_ADMITTED.labels(job.lane, job.cluster).inc()
         log.debug("admitted %s to %s.%s", job.task, job.lane, job.cluster, extra={"job_id": job.id})
         return SubmitResult(id=job.id, state=JobState.IN_QUEUE)
 

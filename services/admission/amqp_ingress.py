@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from services.admission.admit import Admitter
 from services.admission.errors import Rejected
 from shared.amqp.bus import Bus
+from shared.metrics import admission as admission_metrics
 from shared.models import Submission
 from shared.store import dead_letters
 from shared.store.database import Database
@@ -62,6 +63,8 @@ class AmqpIngress:
             reason = f"body is not JSON: {exc}"
         except ValidationError as exc:
             reason = validation_reason(exc)
+        if sub is None:
+            admission_metrics.rejected_unreadable()
         job_id = message.message_id if message.message_id and _JOB_ID.match(message.message_id) else None
         try:
             if sub is not None:
@@ -74,11 +77,11 @@ class AmqpIngress:
             await message.ack()
         except Exception:
             # The broker or the database is unreachable: let the message come back rather than lose it.
-            log.exception("AMQP submission failed; it will be redelivered")
+            log.exception("AMQP submission failed; it will be redelivered", extra={"job_id": job_id})
             await asyncio.sleep(1.0)
             await message.nack(requeue=True)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
         dead_id = await dead_letters.record(self.db, source="admission", reason=reason, body=message.body)
         await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
-        log.warning("dead-lettered an AMQP submission: %s", reason)
+        log.warning("dead-lettered an AMQP submission: %s", reason, extra={"job_id": message.message_id})

@@ -13,6 +13,8 @@ from services.admission.auth import Auth, parse_api_keys
 from services.admission.errors import Rejected
 from services.admission.routes import Context, clusters, jobs, schedules, status, throttles
 from services.admission.throttling.rates import RateBook
+from shared.metrics import admission as admission_metrics
+from shared.metrics import server as metrics_server
 from shared.settings import Settings, get_settings
 from shared.store.database import Database
 
@@ -33,7 +35,9 @@ def create_app(
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
-    async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        if request.method == "POST" and request.url.path == "/v1/jobs":
+            admission_metrics.rejected_unreadable()
         # Names each bad field without echoing its value: a value may be a secret from the args, or
         # something JSON cannot even carry back (NaN), which would turn a 422 into a 500.
         detail = [
@@ -57,6 +61,8 @@ def create_app(
 
     for module in (jobs, clusters, status, throttles, schedules):
         app.include_router(module.router(ctx))
+
+    app.add_api_route("/metrics", metrics_server.metrics_endpoint, include_in_schema=False)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

@@ -17,7 +17,10 @@ from pydantic import ValidationError
 from services.dispatcher.capacity import ClusterCapacity, Decision
 from services.dispatcher.fairness import over_share, parse_weights
 from services.dispatcher.lane_consumers import LaneConsumers
+from services.dispatcher.queue_age import QueueAges
 from shared.amqp.bus import Bus
+from shared.metrics import dispatch as dispatch_metrics
+from shared.metrics import states as state_metrics
 from shared.models import JobMessage
 from shared.settings import Settings
 from shared.states import JobState
@@ -59,6 +62,7 @@ class Dispatch:
         self.depth: dict[tuple[str, str], int] = {}
         self.blocked_at: dict[tuple[str, str], float] = {}
         self.unserved_noted: dict[tuple[str, str], float] = {}  # (cluster, task) -> last noted
+        self.ages = QueueAges()  # how long each lane's longest-waiting job has been queued
 
     def lanes_with_work(self, cluster: str, now: float) -> set[str]:
         # The measured depth misses what sits in this dispatcher's prefetch window or in the delay
@@ -81,7 +85,7 @@ class Dispatch:
             await self._handle(message)
         except Exception:
             # Broker or database trouble: the message goes back to its lane rather than being lost.
-            log.exception("dispatching a message failed; it is requeued")
+            log.exception("dispatching a message failed; requeued", extra={"job_id": message.message_id})
             await message.nack(requeue=True)
 
     async def _handle(self, message: AbstractIncomingMessage) -> None:
@@ -96,6 +100,7 @@ class Dispatch:
             return
 
         now = time.time()
+        self.ages.received(job, now)
         if job.not_before is not None and job.not_before > now + 0.005:
             await self.bus.delayed(job, (job.not_before - now) * 1000)
             await message.ack()
@@ -110,7 +115,8 @@ class Dispatch:
             capacity.reserve(job.id, job.tier, runner_id, now, job.lane)
             try:
                 if await self._mark_waiting(job):
-                    await self.bus.to_cluster(job)
+                    await self.bus.to_cluster(job, headers=state_metrics.forwarded_headers())
+                    dispatch_metrics.forwarded(job, self.ages.forwarded(job, time.time()))
                 else:
                     capacity.release(job.id)
             except Exception:
@@ -130,6 +136,8 @@ class Dispatch:
         now: float,
     ) -> None:
         key = (job.cluster, job.lane)
+        self.ages.held_back(job, now)
+        dispatch_metrics.JOBS_HELD_BACK.labels(job.lane, job.cluster, reason).inc()
         if decision is not Decision.NO_RUNNER:
             self.blocked_at[key] = now
         if log.isEnabledFor(logging.DEBUG):
@@ -234,4 +242,4 @@ class Dispatch:
         dead_id = await dead_letters.record(self.db, source="dispatcher", reason=reason, body=message.body)
         await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
         await message.ack()
-        log.warning("dead-lettered a lane message: %s", reason)
+        log.warning("dead-lettered a lane message: %s", reason, extra={"job_id": message.message_id})

@@ -27,6 +27,8 @@ from services.dispatcher.schedules import ScheduleLoop
 from services.runner.worker import new_runner_id
 from shared import log_config
 from shared.amqp.bus import Bus
+from shared.metrics import dispatch as dispatch_metrics
+from shared.metrics import server as metrics_server
 from shared.models import CapacityReport
 from shared.settings import Settings
 from shared.store import lanes as lane_store
@@ -92,8 +94,10 @@ class DispatcherService:
         except Exception:
             log.exception("renewing the dispatch lease failed")
             held = self.lease.held
+        dispatch_metrics.LEADER.set(1 if held else 0)
         if self.lanes is not None and held != self.lanes.active:
             log.info("dispatcher %s %s the dispatch lease", self.id, "holds" if held else "lost")
+            self.dispatch.ages.clear()
             await self.lanes.set_active(held)
 
     async def refresh_lanes(self) -> None:
@@ -109,7 +113,9 @@ class DispatcherService:
                 continue
             # Re-declaring with the same arguments is idempotent and answers with the queue's depth.
             ok = await asyncio.wait_for(queue.declare(), self.settings.network_timeout)
-            self.dispatch.depth[(cluster, lane)] = int(ok.message_count or 0)
+            depth = self.dispatch.depth[(cluster, lane)] = int(ok.message_count or 0)
+            age = self.dispatch.ages.oldest_age((cluster, lane), depth, time.time())
+            dispatch_metrics.observe_lane(lane, cluster, depth, age)
 
     async def on_report(self, message: AbstractIncomingMessage) -> None:
         try:
@@ -137,9 +143,12 @@ class DispatcherService:
             if mono - last["lease"] >= LEASE_RENEW_SECONDS:
                 last["lease"] = mono
                 await self.renew_lease()
-            for capacity in list(self.dispatch.clusters.values()):
+            for cluster, capacity in list(self.dispatch.clusters.items()):
                 for runner_id in capacity.expire(now, self.runner_timeout, INFLIGHT_TIMEOUT_SECONDS):
                     log.warning("runner %s missed its heartbeats; its capacity is withdrawn", runner_id)
+                dispatch_metrics.observe_cluster(
+                    cluster, len(capacity.runners), capacity.totals(), capacity.threshold
+                )
             try:
                 if mono - last["depth"] >= DEPTH_SECONDS:
                     last["depth"] = mono
@@ -162,6 +171,7 @@ class DispatcherService:
 
 async def serve(settings: Settings) -> None:
     service = DispatcherService(settings)
+    metrics_server.start(settings.metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,7 @@ from services.runner.reporter import report_loop
 from services.runner.worker import Worker, describe
 from shared import log_config
 from shared.amqp.bus import Bus
+from shared.metrics import server as metrics_server
 from shared.settings import Settings
 from shared.store import runners as runner_store
 from shared.store.database import connect
@@ -32,6 +33,7 @@ def build_registry(settings: Settings) -> Registry:
 
 async def serve(settings: Settings) -> None:
     registry = build_registry(settings)
+    metrics_server.start(settings.metrics_port)
     client, db = connect(settings)
     bus = Bus(settings)
     await bus.connect()

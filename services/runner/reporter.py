@@ -12,6 +12,7 @@ import socket
 from aio_pika.abc import ExchangeType
 
 from shared.amqp.bus import Bus
+from shared.metrics import runner as runner_metrics
 from shared.models import CapacityReport
 from shared.store import runners as runner_store
 from shared.store.database import Database
@@ -105,10 +106,12 @@ async def report_loop(bus: Bus, db: Database, ledger: Ledger, heartbeat: float, 
                 report.model_dump_json().encode(),
                 transient=True,
             )
+            runner_metrics.REPORTS_SENT.inc()
             if loop.time() - last_stored >= heartbeat:
                 await runner_store.record(db, report)
                 last_stored = loop.time()
         except Exception:
             # A lost report is made good by the next one; a runner that cannot report for three
             # heartbeats is treated as gone, which is the safe side.
+            runner_metrics.REPORTS_FAILED.inc()
             log.exception("sending a capacity report failed")

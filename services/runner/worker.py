@@ -29,6 +29,8 @@ from services.runner.job_logs import LogBuffer
 from services.runner.registry import Registry
 from services.runner.reporter import Ledger
 from shared.amqp.bus import Bus
+from shared.metrics import runner as runner_metrics
+from shared.metrics import states as state_metrics
 from shared.models import JobMessage
 from shared.settings import Settings
 from shared.states import JobState
@@ -91,7 +93,7 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("handling a job message failed; it is requeued")
+            log.exception("handling a job message failed; requeued", extra={"job_id": message.message_id})
             await asyncio.sleep(0.5)
             await message.nack(requeue=True)
 
@@ -120,14 +122,19 @@ class Worker:
             if attempt is None:
                 await message.ack()
                 return
+            state_metrics.observe_waiting(job.cluster, message.headers)
             active = Active(job, attempt, message, asyncio.current_task())
             self.active[job.id] = active
             self._idle.clear()
+            runner_metrics.TASKS_RUNNING.labels(job.task).inc()
+            t0 = time.perf_counter()
             try:
                 outcome = await self._run(job, attempt)
+                runner_metrics.finished(job, attempt, outcome.state, outcome.reason, time.perf_counter() - t0)
                 await self._finish(job, attempt, outcome)
             finally:
                 self.active.pop(job.id, None)
+                runner_metrics.TASKS_RUNNING.labels(job.task).dec()
                 if not self.active:
                     self._idle.set()
             await message.ack()
@@ -165,6 +172,7 @@ class Worker:
                 self.db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
                 where=where, fields={"reason": "runner lost", "error": f"runner {holder} was lost mid-task"},
             )  # fmt: skip
+            runner_metrics.TASKS_FAILED.labels(job.task, "runner_lost").inc()
             log.warning("runner %s was lost; no retries left", holder, extra={"job_id": job.id})
             return None
         moved = await jobs.transition(
@@ -234,6 +242,7 @@ class Worker:
                 fields={"reason": "dead-lettered", "error": reason, "dead_letter": dead_id},
             )  # fmt: skip
         await message.ack()
+        runner_metrics.TASKS_DEAD_LETTERED.labels(job.task if job else "").inc()
         log.warning("dead-lettered: %s", reason, extra={"job_id": job_id})
 
     async def drain(self, grace: float) -> None:

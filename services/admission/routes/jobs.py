@@ -13,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 from services.admission.errors import Rejected
 from services.admission.job_view import job_view
 from services.admission.routes import Context
+from shared.metrics import runner as runner_metrics
 from shared.models import Submission, SubmitResult
 from shared.states import TERMINAL, JobState
 from shared.store import job_queries, jobs, logs
@@ -113,6 +114,7 @@ def router(ctx: Context) -> APIRouter:
                     fields={"reason": "cancelled on request"},
                 )
                 if done is not None:
+                    runner_metrics.TASKS_CANCELLED.labels(str(doc.get("task", ""))).inc()
                     return {"id": job_id, "state": str(JobState.CANCELLED)}
                 continue
             # RUNNING: only its runner can stop it; the request is recorded and broadcast.

@@ -20,6 +20,7 @@ from services.admission.throttling import intake
 from services.admission.throttling.rates import RateBook
 from services.admission.throttling.window import batch_size, window_end, window_index, window_limit
 from shared.amqp.bus import Bus
+from shared.metrics import admission as admission_metrics
 from shared.store import intakes, throttle
 from shared.store.database import Database
 
@@ -115,6 +116,7 @@ class Mover:
             else:
                 await message.ack()
                 self.moved += 1
+                admission_metrics.JOBS_RELEASED.labels(self.lane, self.cluster).inc()
         if failure is not None:
             raise failure
 
