@@ -220,6 +220,7 @@ class Worker:
 
     async def _send_back(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
         """No room here after all: back to the lane, where the dispatcher will place it again."""
+        runner_metrics.JOBS_SENT_BACK.labels(job.cluster).inc()
         await self.bus.delayed(job, self.settings.delay_min_ms)
         await jobs.transition(
             self.db, job.id, sources={JobState.WAITING}, target=JobState.IN_QUEUE,

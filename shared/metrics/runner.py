@@ -37,6 +37,11 @@ TASK_DURATION = Histogram(
     (*TASK, "outcome"),
     buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600),
 )
+JOBS_SENT_BACK = Counter(
+    "laneyard_jobs_sent_back_total",
+    "Jobs a runner handed back to their lane because it had no room after all (the dispatcher's view lagged)",
+    ("cluster",),
+)
 REPORTS_SENT = Counter("laneyard_runner_reports_sent_total", "Capacity reports published to the dispatchers")
 REPORTS_FAILED = Counter(
     "laneyard_runner_reports_failed_total",
