@@ -61,6 +61,7 @@ class JobMessage(BaseModel):
     not_before: float | None = None
     labels: dict[str, str] = Field(default_factory=dict)
     idempotency_key: str | None = None
+    parent_id: str | None = None  # set for a sub-task: the job that spawned it
     # Set for a job a schedule created: the completion time (epoch) of that schedule's previous
     # successful run, null on its first, so a task can pick up where the previous run left off.
     schedule_id: str | None = None

@@ -59,6 +59,7 @@ class Admitter:
         sub: Submission,
         job_id: str | None = None,
         *,
+        parent_id: str | None = None,
         schedule_id: str | None = None,
         last_completed_at: float | None = None,
     ) -> SubmitResult:
@@ -71,6 +72,8 @@ class Admitter:
         try:
             job = JobMessage.from_submission(sub, job_id)
             job.schedule_id, job.last_completed_at = schedule_id, last_completed_at
+            if parent_id is not None:
+                job.parent_id = parent_id
         except (ValueError, OverflowError) as exc:
             # A naive start_at near year 1 or 9999 has no epoch time in the local zone.
             raise Rejected(422, f"start_at {sub.start_at} cannot be used: {exc}") from exc

@@ -11,7 +11,15 @@ from fastapi.responses import JSONResponse
 from services.admission.admit import Admitter
 from services.admission.auth import Auth, parse_api_keys
 from services.admission.errors import Rejected
-from services.admission.routes import Context, clusters, jobs, schedules, status, throttles
+from services.admission.routes import (
+    Context,
+    clusters,
+    dead_letters,
+    jobs,
+    schedules,
+    status,
+    throttles,
+)
 from services.admission.throttling.rates import RateBook
 from shared.metrics import admission as admission_metrics
 from shared.metrics import server as metrics_server
@@ -59,7 +67,7 @@ def create_app(
         response: Response = await call_next(request)
         return response
 
-    for module in (jobs, clusters, status, throttles, schedules):
+    for module in (jobs, clusters, status, throttles, dead_letters, schedules):
         app.include_router(module.router(ctx))
 
     app.add_api_route("/metrics", metrics_server.metrics_endpoint, include_in_schema=False)

@@ -7,6 +7,7 @@ from typing import Any
 
 from shared.states import JobState
 from shared.store.database import Doc
+from shared.store.subtasks import children_of
 
 LIFECYCLE = {str(s): i for i, s in enumerate(JobState)}
 
@@ -48,6 +49,11 @@ def job_view(doc: Doc) -> dict[str, Any]:
         "reason": doc.get("reason"),
         "schedule_id": doc.get("schedule_id"),
         "last_completed_at": iso(doc.get("last_completed_at")),
+        "parent_id": doc.get("parent_id"),
+        "subtasks": children_of(doc),
+        "awaiting_subtasks": bool(doc.get("awaiting_subtasks")),
+        "dead_letter": doc.get("dead_letter"),
+        "replay_of": doc.get("replay_of"),
         "created_at": iso(doc.get("created_at")),
         "updated_at": iso(doc.get("updated_at")),
         "transitions": transitions,

@@ -7,7 +7,7 @@ import functools
 import json
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from services.runner.context import TaskContext
@@ -23,6 +23,7 @@ class Outcome:
     result: Any = None
     error: str | None = None
     reason: str | None = None  # a short machine-readable cause: timeout, exception, bad_args, ...
+    subtasks: list[str] = field(default_factory=list)  # spawned by the task: the job waits for them
 
 
 def _storable(result: Any) -> tuple[Any, str | None]:

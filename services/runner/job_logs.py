@@ -1,7 +1,8 @@
 """A job's log lines, buffered and written to MongoDB in chunks, in order, with timestamps.
 
-Storage per attempt is bounded: past ``max_lines`` the rest is dropped and the last chunk says
-where the log was cut.
+Storage per attempt is bounded: past ``max_lines`` the rest is counted and dropped, and when the
+attempt ends a final line says where the log was cut and how much was lost. A retried attempt
+has a log (and a bound) of its own, so a flaky first attempt cannot crowd out the last one's log.
 """
 
 from __future__ import annotations
@@ -9,12 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any
 
 from shared.store import logs
 from shared.store.database import Database
 
 log = logging.getLogger(__name__)
+
+MAX_LINE_CHARS = 8192
 
 
 class LogBuffer:
@@ -33,20 +35,21 @@ class LogBuffer:
         self.batch_lines = batch_lines
         self.max_lines = max_lines
         self.flush_seconds = flush_seconds
-        self._pending: list[dict[str, Any]] = []
-        self._count = 0
-        self._chunk = 0
-        self._truncated = False
+        self._pending: list[logs.Line] = []  # accepted, not stored yet
+        self._open: list[logs.Line] = []  # stored lines of the partly filled last chunk
+        self._stored = 0  # lines stored so far: the seq of the last one
+        self._accepted = 0
+        self.dropped = 0
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
 
     def add(self, stream: str, message: str) -> None:
-        if self._count >= self.max_lines:
-            self._truncated = True
+        if self._accepted >= self.max_lines:
+            self.dropped += 1
             return
-        self._count += 1
-        self._pending.append({"t": time.time(), "s": stream, "m": message[:8192]})
+        self._accepted += 1
+        self._pending.append({"t": time.time(), "s": stream, "m": message[:MAX_LINE_CHARS]})
         if len(self._pending) >= self.batch_lines:
             self._wake.set()
 
@@ -67,24 +70,36 @@ class LogBuffer:
 
     async def flush(self) -> None:
         async with self._lock:
-            if not self._pending and not (self._truncated and self._chunk == 0):
+            if not self._pending:
                 return
-            lines, self._pending = self._pending, []
+            pending = self._pending
+            self._pending = []
+            lines = self._open + pending
+            first_chunk = (self._stored - len(self._open)) // logs.CHUNK_LINES
+            chunks = [lines[i : i + logs.CHUNK_LINES] for i in range(0, len(lines), logs.CHUNK_LINES)]
             try:
-                await logs.write_chunk(
-                    self.db, self.job_id, self.attempt, self._chunk, lines, self._truncated
-                )
-            except Exception:
-                self._pending[:0] = lines
+                await logs.write_chunks(self.db, self.job_id, self.attempt, first_chunk, chunks)
+            except BaseException:
+                # Also on cancellation: the lines are written again (chunk writes are replaces).
+                self._pending[:0] = pending
                 raise
-            self._chunk += 1
+            self._stored += len(pending)
+            self._open = chunks[-1] if len(chunks[-1]) < logs.CHUNK_LINES else []
 
     async def close(self) -> None:
         if self._flusher is not None:
             self._flusher.cancel()
+            # wait() lets a flush that was cut short put its lines back before the last flush,
+            # without swallowing a cancellation of close() itself.
+            await asyncio.wait([self._flusher])
             self._flusher = None
+        if self.dropped:
+            # Not subject to the bound: it is the one line that says the bound was hit.
+            cut = f"[laneyard] log cut after {self.max_lines} lines; {self.dropped} more lines dropped"
+            self._pending.append({"t": time.time(), "s": "laneyard", "m": cut})
+            self.dropped = 0
         await self.flush()
 
     @property
-    def chunks(self) -> int:
-        return self._chunk
+    def stored(self) -> int:
+        return self._stored

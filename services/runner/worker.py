@@ -23,18 +23,20 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
+from services.runner import failures
 from services.runner.context import TaskContext
 from services.runner.execute import Outcome, run_task
 from services.runner.job_logs import LogBuffer
 from services.runner.registry import Registry
 from services.runner.reporter import Ledger
+from services.runner.subtasks import Spawner
 from shared.amqp.bus import Bus
 from shared.metrics import runner as runner_metrics
 from shared.metrics import states as state_metrics
 from shared.models import JobMessage
 from shared.settings import Settings
 from shared.states import JobState
-from shared.store import dead_letters, jobs
+from shared.store import dead_letters, jobs, subtasks
 from shared.store import runners as runner_store
 from shared.store.database import Database
 
@@ -68,6 +70,7 @@ class Worker:
             settings.runner_slots,
             registry.names(),
         )
+        self.spawner = Spawner(settings, bus, db)
         self.pool = ThreadPoolExecutor(max_workers=settings.runner_slots, thread_name_prefix="task")
         self.active: dict[str, Active] = {}
         self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
@@ -191,14 +194,16 @@ class Worker:
             self.db, job.id, attempt, self.settings.runner_log_batch_lines, self.settings.runner_log_max_lines
         )
         ctx = TaskContext(
-            job.id, attempt, self.id, job.cluster, buffer,
+            job.id, attempt, self.id, job.cluster, buffer, self.spawner.for_job(job, attempt),
             schedule_id=job.schedule_id, last_completed_at=TaskContext.utc(job.last_completed_at),
         )  # fmt: skip
         buffer.start()
         try:
-            return await run_task(task, ctx, job.args, job.max_execution_time, self.pool)
+            outcome = await run_task(task, ctx, job.args, job.max_execution_time, self.pool)
         finally:
             await buffer.close()
+        outcome.subtasks = ctx.subtasks
+        return outcome
 
     async def _finish(self, job: JobMessage, attempt: int, outcome: Outcome) -> None:
         where = {"runner": self.id, "attempt": attempt}
@@ -209,14 +214,25 @@ class Worker:
             await self.bus.delayed(retry, delay * 1000)
             await jobs.transition(
                 self.db, job.id, sources={JobState.RUNNING}, target=JobState.IN_QUEUE, attempt=attempt + 1,
-                where=where, fields={"error": outcome.error, "reason": outcome.reason, "runner": None},
+                where=where, fields={"error": outcome.error, "reason": outcome.reason, "runner": None,
+                                     f"timeline.{attempt}.{JobState.ERROR}": time.time()},
             )  # fmt: skip
             return
+        if outcome.state is JobState.COMPLETED and outcome.subtasks:
+            # The slot is freed now; the last child to end completes the job (shared.store.subtasks).
+            await subtasks.await_children(self.db, job.id, attempt, self.id, outcome.result, jobs.transition)
+            return
         fields = {"result": outcome.result, "error": outcome.error, "reason": outcome.reason}
-        await jobs.transition(
+        failure = None
+        if outcome.state is JobState.ERROR:
+            failure = await failures.record(self.db, job, attempt, outcome)
+            fields["dead_letter"] = failure.dead_id
+        moved = await jobs.transition(
             self.db, job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
             where=where, fields=fields,
         )  # fmt: skip
+        if failure is not None:
+            await failures.settle(self.bus, self.db, job, failure, failed=moved is not None)
 
     async def _send_back(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
         """No room here after all: back to the lane, where the dispatcher will place it again."""

@@ -1,17 +1,43 @@
-"""Messages no service could process, with the reason, so none is ever silently dropped."""
+"""Messages no service could process, with the reason, so none is ever silently dropped.
+
+A dead letter can be replayed once: ``claim_replay`` names the job that replaces it before that job
+is admitted, so two replays racing (or a retried request) end up with the same job.
+"""
 
 from __future__ import annotations
 
+import base64
+import json
 import time
 import uuid
+from typing import Any
+
+from pymongo import DESCENDING, ReturnDocument
 
 from shared.store.database import Database, Doc
 
 MAX_BODY = 64 * 1024
+MAX_LIMIT = 500
 
 
-async def record(db: Database, *, source: str, reason: str, body: bytes, job_id: str | None = None) -> str:
-    dead_id = uuid.uuid4().hex
+class BadCursor(ValueError):
+    pass
+
+
+def new_dead_id() -> str:
+    return uuid.uuid4().hex
+
+
+async def record(
+    db: Database,
+    *,
+    source: str,
+    reason: str,
+    body: bytes,
+    job_id: str | None = None,
+    dead_id: str | None = None,
+) -> str:
+    dead_id = dead_id or new_dead_id()
     text = body[:MAX_BODY].decode("utf-8", errors="replace")
     await db["dead_letters"].insert_one(
         {
@@ -27,9 +53,75 @@ async def record(db: Database, *, source: str, reason: str, body: bytes, job_id:
     return dead_id
 
 
+async def forget(db: Database, dead_id: str) -> None:
+    """Withdraws a record whose failure did not happen after all (the job had moved on)."""
+    await db["dead_letters"].delete_one({"_id": dead_id})
+
+
 async def get(db: Database, dead_id: str) -> Doc | None:
     return await db["dead_letters"].find_one({"_id": dead_id})
 
 
 async def recent(db: Database, limit: int = 100) -> list[Doc]:
     return [d async for d in db["dead_letters"].find().sort("at", -1).limit(limit)]
+
+
+def encode_cursor(doc: Doc) -> str:
+    raw = json.dumps([float(doc.get("at") or 0.0), str(doc["_id"])]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[float, str]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        at, dead_id = json.loads(raw)
+        return float(at), str(dead_id)
+    except (ValueError, TypeError) as exc:
+        raise BadCursor(f"cursor {cursor[:80]!r} is not one this API handed out") from exc
+
+
+async def page(
+    db: Database, *, source: str | None = None, cursor: str | None = None, limit: int = 100, skip: int = 0
+) -> tuple[list[Doc], str | None]:
+    """Newest first; up to ``limit`` records (without bodies) and the cursor of the next page."""
+    limit = max(1, min(limit, MAX_LIMIT))
+    query: dict[str, Any] = {}
+    if source is not None:
+        query["source"] = source
+    if cursor is not None:
+        at, dead_id = decode_cursor(cursor)
+        # Ties on ``at`` are broken by _id, the second sort key, so nothing is skipped or repeated.
+        query["$or"] = [{"at": {"$lt": at}}, {"at": at, "_id": {"$lt": dead_id}}]
+    found = db["dead_letters"].find(query, projection={"body": False})
+    found = found.sort([("at", DESCENDING), ("_id", DESCENDING)]).skip(skip).limit(limit + 1)
+    docs = [d async for d in found]
+    more = len(docs) > limit
+    docs = docs[:limit]
+    return docs, (encode_cursor(docs[-1]) if more and docs else None)
+
+
+async def claim_replay(db: Database, dead_id: str, job_id: str) -> str | None:
+    """Names ``job_id`` as the replay of the dead letter; returns the job id that holds the claim
+    (``job_id`` if this call won), or None if there is no such dead letter."""
+    for _ in range(3):  # a claim released between our two reads is simply tried again
+        won = await db["dead_letters"].find_one_and_update(
+            {"_id": dead_id, "replay_job_id": None},
+            {"$set": {"replay_job_id": job_id, "replayed_at": time.time()}},
+            projection={"replay_job_id": True},
+            return_document=ReturnDocument.AFTER,
+        )
+        if won is not None:
+            return job_id
+        doc = await db["dead_letters"].find_one({"_id": dead_id}, projection={"replay_job_id": True})
+        if doc is None:
+            return None
+        if doc.get("replay_job_id"):
+            return str(doc["replay_job_id"])
+    raise RuntimeError(f"dead letter {dead_id} kept changing while being replayed")
+
+
+async def release_replay(db: Database, dead_id: str, job_id: str) -> None:
+    """Gives the claim up after the replay was refused, so it can be tried again."""
+    await db["dead_letters"].update_one(
+        {"_id": dead_id, "replay_job_id": job_id}, {"$set": {"replay_job_id": None, "replayed_at": None}}
+    )

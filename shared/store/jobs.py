@@ -9,7 +9,8 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from shared.models import JobMessage
-from shared.states import JobState, check_transition
+from shared.states import TERMINAL, JobState, check_transition
+from shared.store import subtasks
 from shared.store.database import Database, Doc
 
 
@@ -18,7 +19,7 @@ def new_job_doc(job: JobMessage, now: float | None = None) -> Doc:
     # The job entered its queue when it was published, which happened before this write (and maybe
     # before the dispatcher's WAITING write): submitted_at is taken before the publish.
     queued_at = job.submitted_at if job.attempt == 1 else at
-    return {
+    doc: Doc = {
         "_id": job.id,
         "task": job.task,
         "args": job.args,
@@ -41,6 +42,9 @@ def new_job_doc(job: JobMessage, now: float | None = None) -> Doc:
         # timeline[attempt][state] = when the job last entered that state in that attempt
         "timeline": {str(job.attempt): {str(JobState.IN_QUEUE): queued_at}},
     }
+    if job.parent_id is not None:
+        doc["parent_id"] = job.parent_id
+    return doc
 
 
 async def insert(db: Database, job: JobMessage) -> bool:
@@ -54,6 +58,33 @@ async def insert(db: Database, job: JobMessage) -> bool:
 
 async def get(db: Database, job_id: str) -> Doc | None:
     return await db["jobs"].find_one({"_id": job_id})
+
+
+def transition_update(
+    job_id: str,
+    *,
+    sources: frozenset[JobState] | set[JobState],
+    target: JobState,
+    attempt: int,
+    where: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+    now: float | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The filter and update of a state change (shared with the batched writes in job_writes.py)."""
+    sources = frozenset(sources)
+    check_transition(sources, target)
+    at = time.time() if now is None else now
+    query: dict[str, Any] = {"_id": job_id, "state": {"$in": [str(s) for s in sources]}}
+    if where:
+        query.update(where)
+    update = {
+        "state": str(target),
+        "attempt": attempt,
+        "updated_at": at,
+        f"timeline.{attempt}.{target}": at,
+        **(fields or {}),
+    }
+    return query, {"$set": update}
 
 
 async def transition(
@@ -71,25 +102,19 @@ async def transition(
     ``attempt`` is the attempt the job is in after the change; it keys the timeline entry.
     ``where`` adds conditions (the runner holding it, the attempt it must be in).
     """
-    sources = frozenset(sources)
-    check_transition(sources, target)
-    now = time.time()
-    query: dict[str, Any] = {"_id": job_id, "state": {"$in": [str(s) for s in sources]}}
-    if where:
-        query.update(where)
-    update = {
-        "state": str(target),
-        "attempt": attempt,
-        "updated_at": now,
-        f"timeline.{attempt}.{target}": now,
-        **(fields or {}),
-    }
-    return await db["jobs"].find_one_and_update(
+    query, update = transition_update(
+        job_id, sources=sources, target=target, attempt=attempt, where=where, fields=fields
+    )
+    doc = await db["jobs"].find_one_and_update(
         query,
-        {"$set": update},
+        update,
         projection={"args": False},
         return_document=ReturnDocument.AFTER,
     )
+    if doc is not None and target in TERMINAL and doc.get("parent_id"):
+        # A sub-task's end may finish its parent, whichever service recorded that end.
+        await subtasks.child_ended(db, doc, transition)
+    return doc
 
 
 async def note(db: Database, job_id: str, fields: dict[str, Any]) -> None:

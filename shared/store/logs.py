@@ -1,53 +1,101 @@
-"""Job log lines, stored in chunk documents whose ``_id`` is derivable (job, attempt, chunk number).
+"""Job log lines, stored per attempt in chunk documents of CHUNK_LINES lines each.
 
-Readers fetch chunks by ``_id: {$in: [...]}`` without any secondary index, and a follower polls
-for the next chunk ids until the job ends.
+A chunk's ``_id`` is derivable (job, attempt, chunk number) and chunk ``k`` holds lines
+``k * CHUNK_LINES + 1 ..``, so a line's sequence number is its position and a follower asking for
+the lines after ``seq`` reads from chunk ``seq // CHUNK_LINES`` on: no secondary index, no scan.
+The last chunk of an attempt may be partly filled; the writer rewrites it as lines arrive, so a
+reader stops at the first chunk that is missing or not full.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
+
+from pymongo import ReplaceOne
 
 from shared.store.database import Database, Doc
 
-PAGE = 50
+CHUNK_LINES = 200
+PAGE = 50  # chunk ids asked for per query
+
+Line = dict[str, Any]  # {"t": epoch seconds, "s": stream, "m": text}
 
 
 def chunk_id(job_id: str, attempt: int, chunk: int) -> str:
     return f"{job_id}:{attempt:03d}:{chunk:06d}"
 
 
-async def write_chunk(
-    db: Database, job_id: str, attempt: int, chunk: int, lines: list[dict[str, Any]], truncated: bool = False
+async def write_chunks(
+    db: Database, job_id: str, attempt: int, first_chunk: int, chunks: list[list[Line]]
 ) -> None:
-    doc: Doc = {"_id": chunk_id(job_id, attempt, chunk), "job_id": job_id, "attempt": attempt, "lines": lines}
-    if truncated:
-        doc["truncated"] = True
-    # Re-writing a chunk (a retried flush) replaces it rather than failing on the duplicate _id.
-    await db["logs"].replace_one({"_id": doc["_id"]}, doc, upsert=True)
+    """Writes consecutive chunks, in order; re-writing one (a partly filled chunk that grew, or a
+    retried flush) replaces it."""
+    ops = [
+        ReplaceOne(
+            {"_id": chunk_id(job_id, attempt, n)},
+            {"_id": chunk_id(job_id, attempt, n), "job_id": job_id, "attempt": attempt, "lines": lines},
+            upsert=True,
+        )
+        for n, lines in enumerate(chunks, start=first_chunk)
+    ]
+    if ops:
+        await db["logs"].bulk_write(ops, ordered=True)
 
 
-async def read_chunks(db: Database, job_id: str, attempt: int, start: int = 0) -> list[Doc]:
-    """Consecutive chunks from ``start`` on, stopping at the first one that does not exist."""
+async def read_chunks(
+    db: Database, job_id: str, attempt: int, start: int = 0, most: int = 10**6
+) -> list[Doc]:
+    """Consecutive chunks from ``start`` on, up to ``most``, stopping after the first partly filled one."""
     out: list[Doc] = []
     chunk = start
-    while True:
-        ids = [chunk_id(job_id, attempt, c) for c in range(chunk, chunk + PAGE)]
+    while len(out) < most:
+        ids = [chunk_id(job_id, attempt, c) for c in range(chunk, chunk + min(PAGE, most - len(out)))]
         found = {d["_id"]: d async for d in db["logs"].find({"_id": {"$in": ids}})}
         for cid in ids:
             doc = found.get(cid)
             if doc is None:
                 return out
             out.append(doc)
-        chunk += PAGE
+            if len(doc["lines"]) < CHUNK_LINES:
+                return out
+        chunk += len(ids)
+    return out
 
 
-async def read_lines(db: Database, job_id: str, attempts: int) -> list[dict[str, Any]]:
-    lines: list[dict[str, Any]] = []
+@dataclass
+class Page:
+    lines: list[Line]  # each with "seq" added
+    next: int  # the seq to ask for lines after
+    complete: bool  # every stored line after ``after`` is in ``lines``
+
+
+async def read_after(db: Database, job_id: str, attempt: int, after: int = 0, limit: int = 1000) -> Page:
+    """Up to ``limit`` lines of one attempt whose seq is greater than ``after`` (seqs start at 1)."""
+    after = max(0, after)
+    start, skip = divmod(after, CHUNK_LINES)
+    # One chunk more than the limit needs, to tell "exactly at the end" from "more to come".
+    docs = await read_chunks(db, job_id, attempt, start, most=limit // CHUNK_LINES + 2)
+    lines: list[Line] = []
+    for doc in docs:
+        number = int(str(doc["_id"]).rsplit(":", 1)[1])
+        first = 0 if number > start else skip
+        for i, line in enumerate(doc["lines"][first:], start=first):
+            if len(lines) == limit:
+                return Page(lines, lines[-1]["seq"], complete=False)
+            lines.append({**line, "seq": number * CHUNK_LINES + i + 1})
+    return Page(lines, lines[-1]["seq"] if lines else after, complete=True)
+
+
+async def read_lines(db: Database, job_id: str, attempts: int) -> list[Line]:
+    """Every stored line of attempts 1..``attempts``, each with its attempt and seq."""
+    out: list[Line] = []
     for attempt in range(1, attempts + 1):
-        for doc in await read_chunks(db, job_id, attempt):
-            for line in doc["lines"]:
-                lines.append({**line, "attempt": attempt})
-            if doc.get("truncated"):
-                lines.append({"t": None, "s": "laneyard", "m": "[log truncated here]", "attempt": attempt})
-    return lines
+        after = 0
+        while True:
+            page = await read_after(db, job_id, attempt, after, limit=5000)
+            out += [{**line, "attempt": attempt} for line in page.lines]
+            if page.complete:
+                break
+            after = page.next
+    return out

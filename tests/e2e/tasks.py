@@ -31,3 +31,43 @@ async def count(ctx: TaskContext, lines: int = 0, sleep: float = 0.0) -> dict[st
 
         await asyncio.sleep(sleep)
     return {"execution": execution}
+
+
+@task("e2e.flaky")
+async def flaky(ctx: TaskContext, key: str, fail_times: int) -> dict[str, int]:
+    """Fails its first ``fail_times`` executions for ``key`` (counted across jobs, so a replayed
+    job carries on the count), then succeeds."""
+    await _executions().insert_one({"_id": uuid.uuid4().hex, "job_id": ctx.job_id, "key": key})
+    runs = await _executions().count_documents({"key": key})
+    ctx.log(f"attempt {ctx.attempt}, run {runs}")
+    if runs <= fail_times:
+        raise RuntimeError(f"flaky failure {runs} of {fail_times}")
+    return {"runs": runs}
+
+
+@task("e2e.parent")
+async def parent(ctx: TaskContext, children: list[dict[str, object]]) -> dict[str, list[str]]:
+    """Spawns one ``e2e.child`` per entry: {"cluster": slug, "fail": bool, "sleep": s, "optional": bool}."""
+    ids = []
+    for spec in children:
+        ids.append(
+            await ctx.submit_subtask(
+                "e2e.child",
+                {"fail": bool(spec.get("fail")), "sleep": float(spec.get("sleep") or 0.0)},  # type: ignore[arg-type]
+                cluster=str(spec["cluster"]),
+                optional=bool(spec.get("optional")),
+                tier="TINY",
+            )
+        )
+    ctx.log(f"spawned {len(ids)} sub-tasks")
+    return {"children": ids}
+
+
+@task("e2e.child")
+async def child(ctx: TaskContext, fail: bool = False, sleep: float = 0.0) -> dict[str, str]:
+    import asyncio
+
+    await asyncio.sleep(sleep)
+    if fail:
+        raise RuntimeError("this child was told to fail")
+    return {"cluster": ctx.cluster, "runner": ctx.runner_id}

@@ -81,7 +81,7 @@ async def test_500_jobs_over_http_and_amqp_complete_exactly_once(
             assert [t["state"] for t in job["transitions"]] == ["IN_QUEUE", "WAITING", "RUNNING", "COMPLETED"]
             assert job["runner"] and job["result"]["execution"]
             logs = (await client.get(f"/v1/jobs/{job_id}/logs")).json()["lines"]
-            assert [ln["m"] for ln in logs] == [f"{job_id} line {i}" for i in range(3)]
+            assert [ln["line"] for ln in logs] == [f"{job_id} line {i}" for i in range(3)]
 
     dead = await db["dead_letters"].find_one({"source": "admission"})
     assert dead is not None and "not JSON" in dead["reason"]

@@ -62,13 +62,14 @@ async def test_where_guards_the_holder(db: Database) -> None:
 
 
 async def test_log_chunks_read_back_in_order(db: Database) -> None:
-    for chunk in range(60):  # more than one page of chunk ids
-        await logs.write_chunk(db, "j1", 1, chunk, [{"t": float(chunk), "s": "log", "m": f"line {chunk}"}])
-    await logs.write_chunk(db, "j1", 2, 0, [{"t": 1.0, "s": "log", "m": "retry"}], truncated=True)
-    lines = await logs.read_lines(db, "j1", attempts=2)
-    assert [ln["m"] for ln in lines[:60]] == [f"line {i}" for i in range(60)]
-    assert lines[60]["m"] == "retry" and lines[60]["attempt"] == 2
-    assert "truncated" in lines[61]["m"]
+    lines = [{"t": float(i), "s": "log", "m": f"line {i}"} for i in range(logs.CHUNK_LINES * 60 + 3)]
+    chunks = [lines[i : i + logs.CHUNK_LINES] for i in range(0, len(lines), logs.CHUNK_LINES)]
+    await logs.write_chunks(db, "j1", 1, 0, chunks)  # more than one page of chunk ids
+    await logs.write_chunks(db, "j1", 2, 0, [[{"t": 1.0, "s": "log", "m": "retry"}]])
+    read = await logs.read_lines(db, "j1", attempts=2)
+    assert [ln["m"] for ln in read[: len(lines)]] == [ln["m"] for ln in lines]
+    assert [ln["seq"] for ln in read[: len(lines)]] == list(range(1, len(lines) + 1))
+    assert read[-1]["m"] == "retry" and read[-1]["attempt"] == 2 and read[-1]["seq"] == 1
 
 
 async def test_idempotency_claim_race_has_one_winner(db: Database) -> None:

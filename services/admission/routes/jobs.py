@@ -11,7 +11,7 @@ from aio_pika.abc import ExchangeType
 from fastapi import APIRouter, Depends, Query, Response
 
 from services.admission.errors import Rejected
-from services.admission.job_view import job_view
+from services.admission.job_view import iso, job_view
 from services.admission.routes import Context
 from shared.metrics import runner as runner_metrics
 from shared.models import Submission, SubmitResult
@@ -20,6 +20,7 @@ from shared.store import job_queries, jobs, logs
 
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
+MAX_LOG_LINES = 10_000
 
 
 def parse_labels(raw: list[str]) -> dict[str, str]:
@@ -82,12 +83,37 @@ def router(ctx: Context) -> APIRouter:
         return job_view(doc)
 
     @api.get("/{job_id}/logs", dependencies=read_scope)
-    async def get_logs(job_id: str) -> dict[str, Any]:
+    async def get_logs(
+        job_id: str,
+        attempt: Annotated[int | None, Query(ge=1, le=1000, description="default: the current one")] = None,
+        after: Annotated[int, Query(ge=0, description="return lines whose seq is greater")] = 0,
+        limit: Annotated[int, Query(ge=1, le=MAX_LOG_LINES)] = 1000,
+    ) -> dict[str, Any]:
+        """One attempt's lines in order. To follow: pass ``next`` back as ``after`` (with the same
+        ``attempt``) until ``done``, which is true once the job has ended and every line was returned."""
+        # The state is read before the lines: a runner stores an attempt's last lines before it
+        # records the job's end, so "ended" read first means no line can come after those read.
         doc = await jobs.get(ctx.db, job_id)
         if doc is None:
             raise Rejected(404, f"no job {job_id!r}")
-        lines = await logs.read_lines(ctx.db, job_id, int(doc.get("attempt") or 1))
-        return {"id": job_id, "state": doc["state"], "lines": lines}
+        current = int(doc.get("attempt") or 1)
+        wanted = attempt or current
+        if wanted > current:
+            raise Rejected(404, f"job {job_id!r} has had {current} attempt(s); there is no attempt {wanted}")
+        page = await logs.read_after(ctx.db, job_id, wanted, after, limit)
+        lines = [
+            {"seq": ln["seq"], "ts": iso(ln.get("t")), "stream": ln.get("s"), "line": ln.get("m")}
+            for ln in page.lines
+        ]
+        return {
+            "id": job_id,
+            "state": doc["state"],
+            "attempt": wanted,
+            "attempts": current,
+            "lines": lines,
+            "next": page.next,
+            "done": doc["state"] in TERMINAL and page.complete,
+        }
 
     @api.post("/{job_id}/cancel", dependencies=submit_scope)
     async def cancel(job_id: str, response: Response) -> dict[str, Any]:
@@ -115,6 +141,17 @@ def router(ctx: Context) -> APIRouter:
                 )
                 if done is not None:
                     runner_metrics.TASKS_CANCELLED.labels(str(doc.get("task", ""))).inc()
+                    return {"id": job_id, "state": str(JobState.CANCELLED)}
+                continue
+            if doc.get("awaiting_subtasks"):
+                # Its own function is done and no runner holds it: cancelled here and now. Its
+                # sub-tasks are left to finish; their ends no longer change it.
+                done = await jobs.transition(
+                    ctx.db, job_id, sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
+                    where={"attempt": attempt, "awaiting_subtasks": True},
+                    fields={"reason": "cancelled on request", "awaiting_subtasks": False},
+                )  # fmt: skip
+                if done is not None:
                     return {"id": job_id, "state": str(JobState.CANCELLED)}
                 continue
             # RUNNING: only its runner can stop it; the request is recorded and broadcast.

@@ -1,0 +1,157 @@
+"""Dead letters: list, inspect, replay.
+
+A replay admits a NEW job made from the dead letter's body, rather than resetting the old job to
+IN_QUEUE: the old job's end is final (ERROR is terminal in ``shared.states``), and its timeline,
+error and logs (kept per attempt) stay as the record of what went wrong, where a reset would mix
+two runs under one id. The new job's ``replay_of`` names the dead letter, whose ``replay_job_id``
+names the new job. Replaying again returns that same job (200, ``duplicate: true``), so a retried
+request or two operators at once cannot make two jobs.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query
+from pydantic import ValidationError
+
+from services.admission.amqp_ingress import validation_reason
+from services.admission.errors import Rejected
+from services.admission.job_view import iso
+from services.admission.routes import Context
+from shared.models import JobMessage, Submission, new_job_id
+from shared.store import dead_letters, jobs
+from shared.store.database import Doc
+
+# A claimed replay whose job is still not recorded after this long was interrupted: it is redone.
+STALE_REPLAY_SECONDS = 30.0
+
+
+def item_view(doc: Doc) -> dict[str, Any]:
+    replay = doc.get("replay_job_id")
+    return {
+        "id": doc["_id"],
+        "job_id": doc.get("job_id"),
+        "source": doc.get("source"),
+        "reason": doc.get("reason"),
+        "recorded_at": iso(doc.get("at")),
+        "replayed": bool(replay),
+        "replay_job_id": replay or None,
+    }
+
+
+def detail_view(doc: Doc) -> dict[str, Any]:
+    text = str(doc.get("body") or "")
+    body: Any = text
+    try:
+        body = json.loads(text)
+    except ValueError:
+        pass
+    return {
+        **item_view(doc),
+        "replayed_at": iso(doc.get("replayed_at")),
+        "body": body,
+        "body_truncated": bool(doc.get("body_truncated")),
+    }
+
+
+def submission_of(doc: Doc) -> Submission:
+    """The submission a dead letter's body stands for: a submission as clients send it (admission's
+    AMQP ingress), or a job message as the dispatcher and runners carry it. 422 if it is neither."""
+    if doc.get("body_truncated"):
+        raise Rejected(422, "the body was cut when it was recorded (over 64 KiB), so it cannot be replayed")
+    try:
+        data = json.loads(str(doc.get("body") or ""))
+    except ValueError as exc:
+        raise Rejected(422, f"the body is not JSON ({exc}), so it cannot be replayed") from exc
+    if not isinstance(data, dict):
+        raise Rejected(422, "the body is not a JSON object, so it cannot be replayed")
+    if "id" in data:
+        try:
+            job = JobMessage.model_validate(data)
+        except ValidationError as exc:
+            raise Rejected(422, f"the body is not a job message: {validation_reason(exc)}") from exc
+        data = {
+            "task": job.task, "args": job.args, "lane": job.lane, "cluster": job.cluster,
+            "priority": job.priority, "tier": str(job.tier), "max_execution_time": job.max_execution_time,
+            "max_retries": job.max_retries, "retry_backoff": job.retry_backoff, "labels": job.labels,
+        }  # fmt: skip
+    else:
+        # The key belongs to the job (or attempt) that failed: admission would hand that one back
+        # instead of making a new job. The replay's own idempotency is the dead letter's claim.
+        data.pop("idempotency_key", None)
+    try:
+        return Submission.model_validate(data)
+    except ValidationError as exc:
+        raise Rejected(422, f"{validation_reason(exc)}; it cannot be replayed") from exc
+
+
+def router(ctx: Context) -> APIRouter:
+    api = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
+    read_scope = [Depends(ctx.auth.require("read"))]
+    admin_scope = [Depends(ctx.auth.require("admin"))]
+
+    @api.get("", dependencies=read_scope)
+    async def list_dead_letters(
+        source: Annotated[
+            str | None, Query(max_length=64, description="admission, dispatcher, runner")
+        ] = None,
+        limit: Annotated[int, Query(ge=1, le=dead_letters.MAX_LIMIT)] = 100,
+        cursor: Annotated[str | None, Query(max_length=512, description="`next` of a page")] = None,
+        skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
+    ) -> dict[str, Any]:
+        """Newest first, without bodies (get one for its body); follow ``next`` for the next page."""
+        try:
+            docs, after = await dead_letters.page(
+                ctx.db, source=source, cursor=cursor, limit=limit, skip=skip
+            )
+        except dead_letters.BadCursor as exc:
+            raise Rejected(422, str(exc)) from exc
+        return {"items": [item_view(d) for d in docs], "next": after}
+
+    @api.get("/{dead_id}", dependencies=read_scope)
+    async def get_dead_letter(dead_id: str) -> dict[str, Any]:
+        doc = await dead_letters.get(ctx.db, dead_id)
+        if doc is None:
+            raise Rejected(404, f"no dead letter {dead_id!r}")
+        return detail_view(doc)
+
+    @api.post("/{dead_id}/replay", dependencies=admin_scope)
+    async def replay(dead_id: str) -> dict[str, Any]:
+        """Admits a new job from the dead letter (200); again, the same job (200, duplicate)."""
+        doc = await dead_letters.get(ctx.db, dead_id)
+        if doc is None:
+            raise Rejected(404, f"no dead letter {dead_id!r}")
+        if doc.get("replay_job_id"):
+            return await _replayed(doc)
+        sub = submission_of(doc)
+        job_id = new_job_id()
+        owner = await dead_letters.claim_replay(ctx.db, dead_id, job_id)
+        if owner is None:
+            raise Rejected(404, f"no dead letter {dead_id!r}")
+        if owner != job_id:
+            again = await dead_letters.get(ctx.db, dead_id)
+            return await _replayed(again or doc)
+        await _admit(dead_id, sub, job_id)
+        return {"id": dead_id, "job_id": job_id, "duplicate": False}
+
+    async def _admit(dead_id: str, sub: Submission, job_id: str) -> None:
+        try:
+            await ctx.admitter.admit(sub, job_id)
+        except BaseException:
+            await dead_letters.release_replay(ctx.db, dead_id, job_id)
+            raise
+        await jobs.note(ctx.db, job_id, {"replay_of": dead_id})
+
+    async def _replayed(doc: Doc) -> dict[str, Any]:
+        job_id = str(doc["replay_job_id"])
+        claimed = float(doc.get("replayed_at") or 0.0)
+        if await jobs.get(ctx.db, job_id) is None and time.time() - claimed > STALE_REPLAY_SECONDS:
+            # The replay that claimed it died before the job was recorded: finish it, same job id.
+            await ctx.admitter.admit(submission_of(doc), job_id)
+            await jobs.note(ctx.db, job_id, {"replay_of": doc["_id"]})
+        return {"id": doc["_id"], "job_id": job_id, "duplicate": True}
+
+    return api
