@@ -23,6 +23,7 @@ from shared.models import JobMessage, Submission, SubmitResult, new_job_id
 from shared.states import JobState
 from shared.store import clusters, idempotency, intakes, jobs, lanes
 from shared.store.database import Database
+from shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class Admitter:
         self._known_intakes: set[tuple[str, str]] = set()
         # slug -> when it was last seen in the database; a deleted cluster is refused once this expires.
         self._known_clusters: dict[str, float] = {}
+        self.writes = JobWrites(db)
 
     def forget_cluster(self, slug: str) -> None:
         self._known_clusters.pop(slug, None)
@@ -97,7 +99,7 @@ class Admitter:
             if sub.idempotency_key is not None:
                 await idempotency.release(self.db, sub.idempotency_key, job_id)
             raise
-        await jobs.insert(self.db, job)
+        await self.writes.insert(job)
         admission_metrics.JOBS_ADMITTED.labels(job.lane, job.cluster).inc()
         log.debug("admitted %s to %s.%s", job.task, job.lane, job.cluster, extra={"job_id": job.id})
         return SubmitResult(id=job.id, state=JobState.IN_QUEUE)

@@ -26,6 +26,7 @@ from shared.settings import Settings
 from shared.states import JobState
 from shared.store import dead_letters, jobs, unserved
 from shared.store.database import Database
+from shared.store.job_writes import JobWrites
 from shared.store.leases import Lease
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Dispatch:
         self.bus = bus
         self.db = db
         self.lease = lease
+        self.writes = JobWrites(db, timeout=settings.network_timeout)
         self.clusters: defaultdict[str, ClusterCapacity] = defaultdict(
             lambda: ClusterCapacity(settings.capacity_threshold)
         )
@@ -213,16 +215,16 @@ class Dispatch:
     async def _mark_waiting(self, job: JobMessage) -> bool:
         """IN_QUEUE -> WAITING; True if the message should be forwarded to the cluster."""
         for _ in range(MARK_TRIES):
-            moved = await jobs.transition(
-                self.db, job.id, sources={JobState.IN_QUEUE}, target=JobState.WAITING,
+            moved = await self.writes.transition(
+                job.id, sources={JobState.IN_QUEUE}, target=JobState.WAITING,
                 attempt=job.attempt, where={"attempt": job.attempt},
             )  # fmt: skip
-            if moved is not None:
+            if moved:
                 return True
             doc = await jobs.get(self.db, job.id)
             if doc is None:
                 # Admission publishes before it records the job: it may be about to, or have died.
-                await jobs.insert(self.db, job)
+                await self.writes.insert(job)
                 continue
             if doc.get("attempt") != job.attempt:
                 break

@@ -39,6 +39,7 @@ from shared.states import JobState
 from shared.store import dead_letters, jobs, subtasks
 from shared.store import runners as runner_store
 from shared.store.database import Database
+from shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class Worker:
             registry.names(),
         )
         self.spawner = Spawner(settings, bus, db)
+        self.writes = JobWrites(db, timeout=settings.network_timeout)
         self.pool = ThreadPoolExecutor(max_workers=settings.runner_slots, thread_name_prefix="task")
         self.active: dict[str, Active] = {}
         self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
@@ -147,11 +149,10 @@ class Worker:
     async def _mark_running(self, job: JobMessage, redelivered: bool | None) -> int | None:
         """WAITING -> RUNNING, or a takeover from a lost runner; the attempt to run, or None."""
         fields = {"runner": self.id}
-        moved = await jobs.transition(
-            self.db, job.id, sources={JobState.WAITING}, target=JobState.RUNNING,
+        if await self.writes.transition(
+            job.id, sources={JobState.WAITING}, target=JobState.RUNNING,
             attempt=job.attempt, where={"attempt": job.attempt}, fields=fields,
-        )  # fmt: skip
-        if moved is not None:
+        ):  # fmt: skip
             return job.attempt
         deadline = time.monotonic() + self.runner_timeout + self.settings.heartbeat_seconds
         while True:
@@ -227,12 +228,19 @@ class Worker:
         if outcome.state is JobState.ERROR:
             failure = await failures.record(self.db, job, attempt, outcome)
             fields["dead_letter"] = failure.dead_id
-        moved = await jobs.transition(
-            self.db, job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
-            where=where, fields=fields,
-        )  # fmt: skip
+        if job.parent_id is None:
+            moved = await self.writes.transition(
+                job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
+                where=where, fields=fields,
+            )  # fmt: skip
+        else:  # a sub-task's end goes through transition(), which may finish its parent
+            done = await jobs.transition(
+                self.db, job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
+                where=where, fields=fields,
+            )  # fmt: skip
+            moved = done is not None
         if failure is not None:
-            await failures.settle(self.bus, self.db, job, failure, failed=moved is not None)
+            await failures.settle(self.bus, self.db, job, failure, failed=moved)
 
     async def _send_back(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
         """No room here after all: back to the lane, where the dispatcher will place it again."""
