@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     runner_log_batch_lines: int = 200
     runner_log_max_lines: int = 10_000
     shutdown_grace_seconds: float = 30.0
+    # A subprocess task past its time limit (or cancelled) gets SIGTERM, then SIGKILL after this.
+    kill_grace_seconds: float = Field(5.0, ge=0, le=600)
 
     log_level: str = "INFO"
     log_json: bool | None = None  # None: JSON when stderr is not a terminal

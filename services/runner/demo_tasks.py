@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from typing import Any
 
 from services.runner.context import TaskContext
@@ -41,3 +42,14 @@ async def write_log(ctx: TaskContext, lines: int = 10) -> dict[str, int]:
 @demo.task("demo.echo")
 async def echo(ctx: TaskContext, **args: Any) -> dict[str, Any]:
     return args
+
+
+# A subprocess task: prints its args, sleeps {"seconds": x}, prints its args again as the result.
+DEMO_SCRIPT = (
+    "import json, sys, time\n"
+    "args = json.load(sys.stdin)\n"
+    "print('demo.script got', json.dumps(args), flush=True)\n"
+    "time.sleep(float(args.get('seconds', 0)))\n"
+    "print(json.dumps(args))\n"
+)
+demo.script("demo.script", [sys.executable, "-c", DEMO_SCRIPT])

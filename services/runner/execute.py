@@ -7,23 +7,16 @@ import functools
 import json
 import traceback
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from typing import Any
 
 from services.runner.context import TaskContext
+from services.runner.outcome import Outcome
 from services.runner.registry import TaskDef
+from services.runner.subprocess_task import run_script
 from shared.states import JobState
+from shared.tiers import Tier, limit_of
 
 MAX_RESULT_BYTES = 256 * 1024
-
-
-@dataclass
-class Outcome:
-    state: JobState
-    result: Any = None
-    error: str | None = None
-    reason: str | None = None  # a short machine-readable cause: timeout, exception, bad_args, ...
-    subtasks: list[str] = field(default_factory=list)  # spawned by the task: the job waits for them
 
 
 def _storable(result: Any) -> tuple[Any, str | None]:
@@ -38,8 +31,17 @@ def _storable(result: Any) -> tuple[Any, str | None]:
 
 
 async def run_task(
-    task: TaskDef, ctx: TaskContext, args: dict[str, Any], time_limit: float, pool: ThreadPoolExecutor
+    task: TaskDef,
+    ctx: TaskContext,
+    args: dict[str, Any],
+    time_limit: float,
+    pool: ThreadPoolExecutor,
+    tier: Tier = Tier.LARGE,
+    kill_grace: float = 5.0,
 ) -> Outcome:
+    if task.argv is not None:
+        memory = limit_of(tier).memory_mib
+        return await run_script(task.argv, ctx, args, time_limit, memory, kill_grace)
     try:
         if task.is_async:
             result = await asyncio.wait_for(task.fn(ctx, **args), time_limit)

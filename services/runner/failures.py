@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.runner.execute import Outcome
+from services.runner.outcome import Outcome
 from shared.amqp.bus import Bus
 from shared.models import JobMessage
 from shared.store import dead_letters

@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 
+from services.runner import cancel_listener
 from services.runner.demo_tasks import demo
 from services.runner.registry import Registry, default_registry, import_task_modules
 from services.runner.reporter import report_loop
@@ -48,6 +49,7 @@ async def serve(settings: Settings) -> None:
         report_loop(bus, db, worker.ledger, settings.heartbeat_seconds, reporter_stop)
     )
     await worker.start()
+    await cancel_listener.listen(bus, worker)
     log.info("runner started: %s", describe(worker))
     await stop.wait()
     log.info("runner draining (grace %.0fs)", settings.shutdown_grace_seconds)

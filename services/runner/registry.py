@@ -25,6 +25,8 @@ class TaskDef:
     name: str
     fn: Callable[..., Any]
     is_async: bool
+    # A subprocess task: the command line run with the job's args as JSON on stdin.
+    argv: tuple[str, ...] | None = None
 
 
 class Registry:
@@ -35,6 +37,17 @@ class Registry:
         if name in self._tasks and self._tasks[name].fn is not fn:
             raise ValueError(f"task {name!r} is registered twice")
         self._tasks[name] = TaskDef(name, fn, inspect.iscoroutinefunction(fn))
+
+    def script(self, name: str, argv: list[str] | tuple[str, ...]) -> None:
+        """Registers a command line as a task: the job's args arrive as JSON on its stdin, every
+        stdout and stderr line is stored in the job's log, and its exit code decides the outcome
+        (0 COMPLETED with the last stdout line as the result if it is JSON, 100 CANCELLED,
+        anything else ERROR)."""
+        if not argv:
+            raise ValueError(f"task {name!r} needs a command line")
+        if name in self._tasks and self._tasks[name].argv != tuple(argv):
+            raise ValueError(f"task {name!r} is registered twice")
+        self._tasks[name] = TaskDef(name, _no_callable, False, tuple(argv))
 
     def task(self, name: str | None = None) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
@@ -51,7 +64,14 @@ class Registry:
 
     def merge(self, other: Registry) -> None:
         for t in other._tasks.values():
-            self.register(t.name, t.fn)
+            if t.argv is not None:
+                self.script(t.name, t.argv)
+            else:
+                self.register(t.name, t.fn)
+
+
+def _no_callable(*_: Any, **__: Any) -> None:
+    raise RuntimeError("a subprocess task has no Python callable")
 
 
 # The registry the ``task`` decorator fills when a user module is imported.

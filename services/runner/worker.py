@@ -25,8 +25,9 @@ from pydantic import ValidationError
 
 from services.runner import failures
 from services.runner.context import TaskContext
-from services.runner.execute import Outcome, run_task
+from services.runner.execute import run_task
 from services.runner.job_logs import LogBuffer
+from services.runner.outcome import Outcome
 from services.runner.registry import Registry
 from services.runner.reporter import Ledger
 from services.runner.subtasks import Spawner
@@ -50,6 +51,7 @@ class Active:
     attempt: int
     message: AbstractIncomingMessage
     task: asyncio.Task[object] | None = None
+    cancel_requested: bool = False  # set before its task is cancelled on request (not at shutdown)
 
 
 def new_runner_id() -> str:
@@ -134,7 +136,15 @@ class Worker:
             runner_metrics.TASKS_RUNNING.labels(job.task).inc()
             t0 = time.perf_counter()
             try:
-                outcome = await self._run(job, attempt)
+                try:
+                    outcome = await self._run(job, attempt)
+                except asyncio.CancelledError:
+                    if not active.cancel_requested:
+                        raise  # shutdown: drain() requeues it
+                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                    outcome = Outcome(
+                        JobState.CANCELLED, error="cancelled on request", reason="cancelled on request"
+                    )
                 runner_metrics.finished(job, attempt, outcome.state, outcome.reason, time.perf_counter() - t0)
                 await self._finish(job, attempt, outcome)
             finally:
@@ -200,7 +210,15 @@ class Worker:
         )  # fmt: skip
         buffer.start()
         try:
-            outcome = await run_task(task, ctx, job.args, job.max_execution_time, self.pool)
+            outcome = await run_task(
+                task,
+                ctx,
+                job.args,
+                job.max_execution_time,
+                self.pool,
+                job.tier,
+                self.settings.kill_grace_seconds,
+            )
         finally:
             await buffer.close()
         outcome.subtasks = ctx.subtasks
@@ -269,6 +287,16 @@ class Worker:
         await message.ack()
         runner_metrics.TASKS_DEAD_LETTERED.labels(job.task if job else "").inc()
         log.warning("dead-lettered: %s", reason, extra={"job_id": job_id})
+
+    def cancel(self, job_id: str) -> bool:
+        """Stops the job if it runs here (a cancel request); True if it did."""
+        active = self.active.get(job_id)
+        if active is None or active.task is None or active.cancel_requested:
+            return False
+        active.cancel_requested = True
+        active.task.cancel()
+        log.info("cancelling on request", extra={"job_id": job_id})
+        return True
 
     async def drain(self, grace: float) -> None:
         """Stop taking work, let running tasks finish for ``grace`` seconds, requeue the rest."""

@@ -1,0 +1,17 @@
+"""What running a task came to: the state to record, and its result or why it failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.states import JobState
+
+
+@dataclass
+class Outcome:
+    state: JobState
+    result: Any = None
+    error: str | None = None
+    reason: str | None = None  # a short machine-readable cause: timeout, exception, bad_args, ...
+    subtasks: list[str] = field(default_factory=list)  # spawned by the task: the job waits for them
