@@ -6,8 +6,6 @@ is admitted, so two replays racing (or a retried request) end up with the same j
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 import uuid
 from typing import Any
@@ -15,13 +13,10 @@ from typing import Any
 from pymongo import DESCENDING, ReturnDocument
 
 from shared.store.database import Database, Doc
+from shared.store.paging import decode_cursor, encode_cursor
 
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500
-
-
-class BadCursor(ValueError):
-    pass
 
 
 def new_dead_id() -> str:
@@ -66,20 +61,6 @@ async def recent(db: Database, limit: int = 100) -> list[Doc]:
     return [d async for d in db["dead_letters"].find().sort("at", -1).limit(limit)]
 
 
-def encode_cursor(doc: Doc) -> str:
-    raw = json.dumps([float(doc.get("at") or 0.0), str(doc["_id"])]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, dead_id = json.loads(raw)
-        return float(at), str(dead_id)
-    except (ValueError, TypeError) as exc:
-        raise BadCursor(f"cursor {cursor[:80]!r} is not one this API handed out") from exc
-
-
 async def page(
     db: Database, *, source: str | None = None, cursor: str | None = None, limit: int = 100, skip: int = 0
 ) -> tuple[list[Doc], str | None]:
@@ -97,7 +78,7 @@ async def page(
     docs = [d async for d in found]
     more = len(docs) > limit
     docs = docs[:limit]
-    return docs, (encode_cursor(docs[-1]) if more and docs else None)
+    return docs, (encode_cursor(docs[-1], "at") if more and docs else None)
 
 
 async def claim_replay(db: Database, dead_id: str, job_id: str) -> str | None:

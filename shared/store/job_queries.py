@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Any
 
 from pymongo import DESCENDING
 
 from shared.store.database import Database, Doc
+from shared.store.paging import decode_cursor, encode_cursor
 
 MAX_LIMIT = 500
-
-
-class BadCursor(ValueError):
-    pass
-
-
-def encode_cursor(doc: Doc) -> str:
-    raw = json.dumps([float(doc.get("created_at") or 0.0), str(doc["_id"])]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[float, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        at, job_id = json.loads(raw)
-        return float(at), str(job_id)
-    except (ValueError, TypeError) as exc:
-        raise BadCursor(f"cursor {cursor[:80]!r} is not one this API handed out") from exc
 
 
 def build_filter(
@@ -65,4 +46,4 @@ async def find(
     docs = [d async for d in found]
     more = len(docs) > limit
     docs = docs[:limit]
-    return docs, (encode_cursor(docs[-1]) if more and docs else None)
+    return docs, (encode_cursor(docs[-1], "created_at") if more and docs else None)

@@ -22,7 +22,7 @@ from services.admission.errors import Rejected
 from services.admission.job_view import iso
 from services.admission.routes import Context
 from shared.models import JobMessage, Submission, new_job_id
-from shared.store import dead_letters, jobs
+from shared.store import dead_letters, jobs, paging
 from shared.store.database import Doc
 
 # A claimed replay whose job is still not recorded after this long was interrupted: it is redone.
@@ -107,7 +107,7 @@ def router(ctx: Context) -> APIRouter:
             docs, after = await dead_letters.page(
                 ctx.db, source=source, cursor=cursor, limit=limit, skip=skip
             )
-        except dead_letters.BadCursor as exc:
+        except paging.BadCursor as exc:
             raise Rejected(422, str(exc)) from exc
         return {"items": [item_view(d) for d in docs], "next": after}
 

@@ -16,7 +16,7 @@ from services.admission.routes import Context
 from shared.metrics import runner as runner_metrics
 from shared.models import Submission, SubmitResult
 from shared.states import TERMINAL, JobState
-from shared.store import job_queries, jobs, logs
+from shared.store import job_queries, jobs, logs, paging
 
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
@@ -65,7 +65,7 @@ def router(ctx: Context) -> APIRouter:
                 labels=parse_labels(label),
                 cursor=cursor,
             )
-        except job_queries.BadCursor as exc:
+        except paging.BadCursor as exc:
             raise Rejected(422, str(exc)) from exc
         docs, next_cursor = await job_queries.find(ctx.db, query, limit, skip)
         views = []
