@@ -43,6 +43,7 @@ class LogBuffer:
         self._lock = asyncio.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._closing = False
 
     def add(self, stream: str, message: str) -> None:
         if self._accepted >= self.max_lines:
@@ -57,12 +58,14 @@ class LogBuffer:
         self._flusher = asyncio.create_task(self._flush_loop())
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), self.flush_seconds)
             except TimeoutError:
                 pass
             self._wake.clear()
+            if self._closing:
+                return  # close() does the last flush
             try:
                 await self.flush()
             except Exception:
@@ -88,10 +91,12 @@ class LogBuffer:
 
     async def close(self) -> None:
         if self._flusher is not None:
-            self._flusher.cancel()
-            # wait() lets a flush that was cut short put its lines back before the last flush,
-            # without swallowing a cancellation of close() itself.
-            await asyncio.wait([self._flusher])
+            # Stopped by a flag, not cancelled: on Python 3.11 wait_for() can swallow a cancel that
+            # races with the wake-up, and the loop would then never end. A flush in progress is
+            # finished first (shielded, so a cancelled close() does not cut it short either).
+            self._closing = True
+            self._wake.set()
+            await asyncio.shield(self._flusher)
             self._flusher = None
         if self.dropped:
             # Not subject to the bound: it is the one line that says the bound was hit.

@@ -68,7 +68,7 @@ async def test_a_follower_sees_every_line_once_while_they_are_written(db: Databa
         buffer.add("stdout" if i % 2 else "stderr", f"n{i}")
         if i % 40 == 0:
             await asyncio.sleep(0.015)
-    await buffer.close()
+    await asyncio.wait_for(buffer.close(), 30)
     writing = False
     await asyncio.wait_for(follower, 30)
     assert [ln["m"] for ln in seen] == [f"n{i}" for i in range(1000)]
