@@ -1,24 +1,28 @@
-"""What the benchmarks share: submitting over HTTP, reading stamps back, percentiles, RSS, and the
-raw aio-pika one-hop baseline that gives Laneyard's figures a meaning on any machine."""
+"""What the benchmarks share: a stack to measure, submitting over HTTP, following progress without
+loading the database it measures, reading stamps back, percentiles, and per-process RSS and CPU."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-import aio_pika
 import httpx
 
+from shared.settings import Settings
 from shared.store.database import Database, Doc
-from tests.support.stack import Service
+from tests.support.stack import Service, Stack
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELLED")
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+
+NOOP: dict[str, object] = {"task": "demo.noop", "tier": "TINY"}
+SLEEP_10MS: dict[str, object] = {"task": "demo.sleep", "args": {"seconds": 0.01}, "tier": "TINY"}
 
 
-def sizes(default: str) -> list[int]:
+def sizes(default: str = "1000,50000") -> list[int]:
     return [int(x) for x in os.environ.get("LANEYARD_BENCH_SIZES", default).split(",") if x.strip()]
 
 
@@ -29,75 +33,192 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def rss_mib(service: Service) -> float:
-    if service.proc is None:
-        return float("nan")
+@dataclass
+class Proc:
+    """A process to watch: a service of the stack, or the embedded MongoDB-wire server."""
+
+    name: str
+    pid: int
+
+
+def status_kib(pid: int, key: str = "VmRSS") -> float:
     try:
-        for line in Path(f"/proc/{service.proc.pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(f"{key}:"):
+                return float(line.split()[1])
     except OSError:
         pass
     return float("nan")
 
 
-async def submit_all(url: str, bodies: list[dict[str, object]], clients: int = 32) -> tuple[list[str], float]:
-    """Submits every body over HTTP with ``clients`` concurrent keep-alive clients."""
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def embedded_mongo_pid(mongo_url: str) -> int | None:
+    """The nx-27017 serving ``mongo_url`` when it runs on this machine (to profile and measure it)."""
+    port = mongo_url.rstrip("/").rsplit(":", 1)[-1].split("/")[0]
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if any(a.endswith(b"nx-27017") for a in argv) and b"--port" in argv:
+            if argv[argv.index(b"--port") + 1].decode() == port:
+                return int(entry.name)
+    return None
+
+
+@dataclass
+class Bench:
+    """One stack under measurement: one admission, one dispatcher and a 32-slot runner."""
+
+    stack: Stack
+    services: list[Service]
+    procs: list[Proc] = field(default_factory=list)
+
+    def watched(self) -> list[Proc]:
+        live = [Proc(s.name, s.proc.pid) for s in self.services if s.proc is not None]
+        return live + self.procs
+
+    def rss_mib(self) -> dict[str, float]:
+        return {p.name: status_kib(p.pid) / 1024 for p in self.watched()}
+
+    def cpu(self) -> dict[str, float]:
+        return {p.name: cpu_seconds(p.pid) for p in self.watched()}
+
+
+async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
+    bench = settings.model_copy(update={"log_level": "WARNING", "heartbeat_seconds": 2.0})
+    stack = Stack(bench, tmp_path)
+    services = [stack.add("admission"), stack.add("dispatcher")]
+    services.append(stack.add("runner", "--slots", "32", "--cpu", "16000", "--memory", "32768"))
+    b = Bench(stack, services)
+    if (pid := embedded_mongo_pid(settings.mongo_url)) is not None:
+        b.procs.append(Proc("nx-27017", pid))
+    try:
+        await asyncio.to_thread(stack.wait_ready)
+    except BaseException:
+        stack.stop()
+        raise
+    return b
+
+
+async def submit_all(
+    url: str, bodies: list[dict[str, object]], accepted: list[str] | None = None, clients: int = 32
+) -> tuple[list[str], float]:
+    """Submits every body over HTTP with ``clients`` concurrent keep-alive clients. Ids are appended
+    to ``accepted`` as they come back, so progress can be followed while submitting."""
     ids: list[str] = [""] * len(bodies)
+    accepted = accepted if accepted is not None else []
     next_index = 0
     started = time.monotonic()
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client_loop() -> None:
+    async def client_loop(client: httpx.AsyncClient) -> None:
         nonlocal next_index
-        async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-            while next_index < len(bodies):
-                i, next_index = next_index, next_index + 1
-                reply = await client.post("/v1/jobs", json=bodies[i])
-                assert reply.status_code == 202, reply.text
-                ids[i] = str(reply.json()["id"])
+        while next_index < len(bodies):
+            i, next_index = next_index, next_index + 1
+            reply = await client.post("/v1/jobs", json=bodies[i])
+            assert reply.status_code == 202, reply.text
+            ids[i] = str(reply.json()["id"])
+            accepted.append(ids[i])
 
-    await asyncio.gather(*(client_loop() for _ in range(clients)))
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
     return ids, time.monotonic() - started
 
 
 async def submit_paced(url: str, bodies: list[dict[str, object]], rate: float) -> list[str]:
-    """Submits at ``rate`` per second, each on its own (for latency at a given load)."""
-    ids: list[str] = []
+    """Submits at ``rate`` per second on a schedule, each on its own (for latency at a given load)."""
     started = time.monotonic()
     async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        pending: set[asyncio.Task[httpx.Response]] = set()
+        pending: list[asyncio.Task[httpx.Response]] = []
         for i, body in enumerate(bodies):
             delay = started + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            pending.add(asyncio.create_task(client.post("/v1/jobs", json=body)))
-        for reply in await asyncio.gather(*pending):
-            assert reply.status_code == 202, reply.text
-            ids.append(str(reply.json()["id"]))
-    return ids
+            pending.append(asyncio.create_task(client.post("/v1/jobs", json=body)))
+        replies = await asyncio.gather(*pending)
+    for reply in replies:
+        assert reply.status_code == 202, reply.text
+    return [str(r.json()["id"]) for r in replies]
+
+
+async def follow(
+    db: Database,
+    accepted: list[str],
+    total: int,
+    within: float,
+    label: str = "",
+    every: float = 5.0,
+    poll: float = 0.5,
+) -> set[str]:
+    """Waits until ``total`` accepted jobs are terminal; returns the ids that are.
+
+    Jobs finish roughly in submission order, so only the oldest unfinished ids are read, 500 at a
+    time, by ``_id`` (the one indexed query) with a projection: each job is read a few times in
+    all, not once per poll, so watching does not slow down the database being measured.
+    """
+    deadline = time.monotonic() + within
+    done: set[str] = set()
+    pending: list[str] = []  # accepted, not yet seen terminal, oldest first
+    seen = 0
+    started = last_print = time.monotonic()
+    while len(done) < total and time.monotonic() < deadline:
+        pending.extend(accepted[seen:])
+        seen = len(accepted)
+        page = pending[:500]
+        finished: set[str] = set()
+        if page:
+            finished = {
+                d["_id"]
+                async for d in db["jobs"].find({"_id": {"$in": page}}, {"state": 1})
+                if d["state"] in TERMINAL
+            }
+            done |= finished
+            pending = [j for j in page if j not in finished] + pending[500:]
+        now = time.monotonic()
+        if label and now - last_print >= every:
+            last_print = now
+            print(
+                f"  {label}: submitted {len(accepted)}/{total}, finished {len(done)} "
+                f"({len(done) / (now - started):.0f}/s)",
+                flush=True,
+            )
+        if len(finished) < len(page) or not page:
+            await asyncio.sleep(poll)
+    return done
+
+
+async def read_docs(db: Database, ids: list[str] | set[str]) -> dict[str, Doc]:
+    ordered = list(ids)
+    docs: dict[str, Doc] = {}
+    for k in range(0, len(ordered), 1000):
+        async for d in db["jobs"].find(
+            {"_id": {"$in": ordered[k : k + 1000]}}, {"state": 1, "attempt": 1, "timeline": 1, "reason": 1}
+        ):
+            docs[d["_id"]] = d
+    return docs
 
 
 async def wait_all(db: Database, ids: list[str], within: float) -> dict[str, Doc]:
-    deadline = time.monotonic() + within
-    done: dict[str, Doc] = {}
-    todo = list(ids)
-    while todo and time.monotonic() < deadline:
-        for k in range(0, len(todo), 1000):
-            chunk = todo[k : k + 1000]
-            async for d in db["jobs"].find({"_id": {"$in": chunk}}, {"args": 0}):
-                if d["state"] in TERMINAL:
-                    done[d["_id"]] = d
-        todo = [i for i in todo if i not in done]
-        if todo:
-            await asyncio.sleep(1.0)
-    return done
+    """The terminal documents among ``ids`` once all are terminal or ``within`` seconds passed."""
+    return await read_docs(db, await follow(db, ids, len(ids), within))
 
 
 @dataclass
 class Stamps:
     completed_at: list[float]
-    submit_to_start: list[float]  # RUNNING - IN_QUEUE
-    dispatch: list[float]  # WAITING - IN_QUEUE
+    submit_to_start: list[float]  # RUNNING - IN_QUEUE, first attempt
+    dispatch: list[float]  # WAITING - IN_QUEUE, first attempt
 
 
 def stamps(docs: dict[str, Doc]) -> Stamps:
@@ -114,40 +235,44 @@ def stamps(docs: dict[str, Doc]) -> Stamps:
     return s
 
 
-async def raw_one_hop(amqp_url: str, queue_name: str, body: bytes, count: int, publishers: int = 32) -> float:
-    """Jobs per second through one persistent, confirmed, acked hop with plain aio-pika."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        pub = await connection.channel(publisher_confirms=True)
-        sub = await connection.channel()
-        await sub.set_qos(prefetch_count=64)
-        queue = await sub.declare_queue(queue_name, durable=True, arguments={"x-max-priority": 10})
-        received = 0
-        all_in = asyncio.Event()
+@dataclass
+class Run:
+    """One burst measured: everything `make bench` prints about it."""
 
-        async def on_message(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            nonlocal received
-            await message.ack()
-            received += 1
-            if received >= count:
-                all_in.set()
+    admit_rate: float
+    e2e_rate: float
+    stamps: Stamps
+    finished: int
+    rss_mib: dict[str, float]
+    cpu_seconds: dict[str, float]
+    wall: float
 
-        await queue.consume(on_message)
-        started = time.monotonic()
-        sent = 0
 
-        async def publisher() -> None:
-            nonlocal sent
-            while sent < count:
-                sent += 1
-                await pub.default_exchange.publish(
-                    aio_pika.Message(body, delivery_mode=aio_pika.DeliveryMode.PERSISTENT, priority=5),
-                    routing_key=queue_name,
-                    timeout=60,
-                )
-
-        await asyncio.gather(*(publisher() for _ in range(publishers)))
-        await asyncio.wait_for(all_in.wait(), 600)
-        took = time.monotonic() - started
-        await queue.delete(if_unused=False, if_empty=False)
-    return count / took
+async def burst(
+    bench: Bench,
+    db: Database,
+    body: dict[str, object],
+    n: int,
+    label: str,
+) -> Run:
+    """Submits ``n`` copies of ``body`` as fast as 32 clients can and waits for all of them."""
+    cpu_before = bench.cpu()
+    accepted: list[str] = []
+    t0 = time.time()
+    watch = asyncio.create_task(follow(db, accepted, n, within=max(600.0, n / 5), label=label))
+    _, took = await submit_all(bench.stack.url, [dict(body) for _ in range(n)], accepted)
+    finished = await watch
+    wall = time.time() - t0
+    docs = await read_docs(db, finished)
+    s = stamps(docs)
+    e2e = len(s.completed_at) / (max(s.completed_at) - t0) if s.completed_at else float("nan")
+    cpu_after = bench.cpu()
+    return Run(
+        admit_rate=n / took,
+        e2e_rate=e2e,
+        stamps=s,
+        finished=len(finished),
+        rss_mib=bench.rss_mib(),
+        cpu_seconds={k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after},
+        wall=wall,
+    )
