@@ -36,6 +36,8 @@ class Settings(BaseSettings):
 
     # Upper bound for any single network await (publish, confirm, database round trip).
     network_timeout: float = 10.0
+    # A service whose AMQP connection or channels stay broken this long exits (code 75) to be restarted.
+    amqp_broken_exit_seconds: float = Field(20.0, gt=0)
 
     max_args_bytes: int = 256 * 1024
     # Admission: "key1:submit,read;key2:admin" (scopes submit, read, admin); empty = an open API.

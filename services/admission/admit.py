@@ -7,12 +7,14 @@ records the job itself (``shared.store.jobs.insert`` is insert-if-absent on both
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
 from collections.abc import Callable
 
 from aio_pika.abc import ExchangeType
+from aiormq.exceptions import ChannelInvalidStateError
 
 from services.admission.errors import Rejected
 from services.admission.throttling import intake
@@ -22,7 +24,7 @@ from shared.metrics import admission as admission_metrics
 from shared.models import JobMessage, Submission, SubmitResult, new_job_id
 from shared.states import JobState
 from shared.store import clusters, idempotency, intakes, jobs, lanes
-from shared.store.database import Database
+from shared.store.database import Database, Doc
 from shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
@@ -82,8 +84,18 @@ class Admitter:
         if sub.idempotency_key is not None:
             owner = await idempotency.claim(self.db, sub.idempotency_key, job_id)
             if owner != job_id:
-                doc = await jobs.get(self.db, owner)
-                state = JobState(doc["state"]) if doc else JobState.IN_QUEUE
+                doc = await self._recorded(owner)
+                if doc is None:
+                    # The first submission has not published and recorded its job (yet): answering
+                    # "duplicate" now would hand out the id of a job that may never exist. Its claim
+                    # goes stale after a while, and a retry then takes it over.
+                    raise Rejected(
+                        503,
+                        f"a submission with idempotency key {sub.idempotency_key!r} is still in "
+                        "progress or did not go through; retry it",
+                        headers={"Retry-After": "1"},
+                    )
+                state = JobState(doc["state"])
                 admission_metrics.JOBS_DEDUPLICATED.labels(sub.lane, sub.cluster).inc()
                 return SubmitResult(id=owner, state=state, duplicate=True)
 
@@ -94,8 +106,9 @@ class Admitter:
                 admission_metrics.JOBS_THROTTLED.labels(job.lane, job.cluster).inc()
             else:
                 await self.bus.to_lane(job)
-        except Unroutable:
-            # Only a refusal is certain to have published nothing; after a timeout the job may exist.
+        except (Unroutable, ChannelInvalidStateError):
+            # A refusal, or a channel closed before the publish, is certain to have published nothing;
+            # after a timeout the job may exist.
             if sub.idempotency_key is not None:
                 await idempotency.release(self.db, sub.idempotency_key, job_id)
             raise
@@ -103,6 +116,15 @@ class Admitter:
         admission_metrics.JOBS_ADMITTED.labels(job.lane, job.cluster).inc()
         log.debug("admitted %s to %s.%s", job.task, job.lane, job.cluster, extra={"job_id": job.id})
         return SubmitResult(id=job.id, state=JobState.IN_QUEUE)
+
+    async def _recorded(self, job_id: str, within: float = 2.0) -> Doc | None:
+        """The job's document, waiting briefly for a submission racing on the same key to record it."""
+        deadline = time.monotonic() + within
+        while True:
+            doc = await jobs.get(self.db, job_id)
+            if doc is not None or time.monotonic() >= deadline:
+                return doc
+            await asyncio.sleep(0.05)
 
     async def _check_cluster(self, slug: str) -> None:
         seen = self._known_clusters.get(slug)

@@ -71,6 +71,8 @@ class AmqpIngress:
                 try:
                     await self.admitter.admit(sub, job_id)
                 except Rejected as exc:
+                    if exc.status >= 500:
+                        raise  # not the message's fault: it comes back and is tried again
                     reason = exc.message
             if reason is not None:
                 await self._dead_letter(message, reason)

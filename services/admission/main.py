@@ -14,6 +14,7 @@ from services.admission.http_api import create_app
 from services.admission.throttling.mover import Movers
 from services.admission.throttling.rates import RateBook
 from shared import log_config
+from shared.amqp import watchdog
 from shared.amqp.bus import Bus
 from shared.settings import Settings
 from shared.store import clusters
@@ -28,6 +29,7 @@ async def serve(settings: Settings) -> None:
     await clusters.ensure_default(db)
     bus = Bus(settings)
     await bus.connect()
+    watchdog_task = watchdog.start(bus, settings.amqp_broken_exit_seconds)
     rates = RateBook(db, settings)
     movers = Movers(
         bus, db, rates, settings.throttle_window_seconds, refresh=settings.admission_cache_seconds
@@ -59,6 +61,7 @@ async def serve(settings: Settings) -> None:
         await server.serve()
     finally:
         await movers.stop()
+        watchdog_task.cancel()
         await bus.close()
         await client.close()
 

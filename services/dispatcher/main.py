@@ -26,6 +26,7 @@ from services.dispatcher.lane_consumers import LaneConsumers
 from services.dispatcher.schedules import ScheduleLoop
 from services.runner.worker import new_runner_id
 from shared import log_config
+from shared.amqp import watchdog
 from shared.amqp.bus import Bus
 from shared.metrics import dispatch as dispatch_metrics
 from shared.metrics import server as metrics_server
@@ -65,11 +66,13 @@ class DispatcherService:
             admitter, self.db, lambda: self.lease.held, tick_timeout=3 * settings.network_timeout
         )
         self.lanes: LaneConsumers | None = None
+        self.watchdog: asyncio.Task[None] | None = None
         self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
 
     async def start(self) -> None:
         await ensure_indexes(self.db)
         await self.bus.connect()
+        self.watchdog = watchdog.start(self.bus, self.settings.amqp_broken_exit_seconds)
         # Warm start: runners that reported recently count before their next report arrives.
         now = time.time()
         for doc in await runner_store.alive(self.db, self.runner_timeout):
@@ -161,6 +164,8 @@ class DispatcherService:
                 log.exception("housekeeping failed; trying again")
 
     async def close(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
         if self.lanes is not None:
             await self.lanes.set_active(False)
         with contextlib.suppress(Exception):

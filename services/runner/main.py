@@ -13,6 +13,7 @@ from services.runner.registry import Registry, default_registry, import_task_mod
 from services.runner.reporter import report_loop
 from services.runner.worker import Worker, describe
 from shared import log_config
+from shared.amqp import watchdog
 from shared.amqp.bus import Bus
 from shared.metrics import server as metrics_server
 from shared.settings import Settings
@@ -38,6 +39,7 @@ async def serve(settings: Settings) -> None:
     client, db = connect(settings)
     bus = Bus(settings)
     await bus.connect()
+    watchdog_task = watchdog.start(bus, settings.amqp_broken_exit_seconds)
     worker = Worker(settings, bus, db, registry)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -60,6 +62,7 @@ async def serve(settings: Settings) -> None:
         await asyncio.wait_for(reporter, settings.network_timeout)
     with contextlib.suppress(Exception):
         await runner_store.forget(db, worker.id)
+    watchdog_task.cancel()
     await bus.close()
     await client.close()
     log.info("runner stopped")

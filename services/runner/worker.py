@@ -52,6 +52,9 @@ class Active:
     message: AbstractIncomingMessage
     task: asyncio.Task[object] | None = None
     cancel_requested: bool = False  # set before its task is cancelled on request (not at shutdown)
+    # Its outcome is known and being recorded: a cancel request now would interrupt the recording
+    # and leave the message unacked (and the job RUNNING under a live runner), so it is ignored.
+    finishing: bool = False
 
 
 def new_runner_id() -> str:
@@ -145,6 +148,7 @@ class Worker:
                     outcome = Outcome(
                         JobState.CANCELLED, error="cancelled on request", reason="cancelled on request"
                     )
+                active.finishing = True
                 runner_metrics.finished(job, attempt, outcome.state, outcome.reason, time.perf_counter() - t0)
                 await self._finish(job, attempt, outcome)
             finally:
@@ -167,17 +171,30 @@ class Worker:
         deadline = time.monotonic() + self.runner_timeout + self.settings.heartbeat_seconds
         while True:
             doc = await jobs.get(self.db, job.id)
-            if doc is None or doc["state"] != JobState.RUNNING or doc.get("runner") == self.id:
-                return None  # finished, cancelled, or a stale duplicate
+            if doc is None or doc["state"] != JobState.RUNNING or doc.get("awaiting_subtasks"):
+                return None  # finished, cancelled, or waiting for its sub-tasks
             holder, attempt = str(doc.get("runner")), int(doc.get("attempt") or job.attempt)
             if attempt != job.attempt:
                 return None
-            if await runner_store.is_alive(self.db, holder, self.runner_timeout):
-                if time.monotonic() > deadline:
-                    return None  # the holder is alive and well: this copy is a duplicate
-                await asyncio.sleep(self.settings.heartbeat_seconds / 2)
-                continue
-            return await self._take_over(job, holder, attempt, int(doc.get("max_retries") or 0))
+            max_retries = int(doc.get("max_retries") or 0)
+            if holder == self.id:
+                # Redelivered to us while we do not run it: our own handling of it failed midway
+                # (the broker went away, say). Dropping this copy would leave it RUNNING forever.
+                return (
+                    None
+                    if job.id in self.active
+                    else await self._take_over(job, holder, attempt, max_retries)
+                )
+            since = float(doc["timeline"].get(str(attempt), {}).get("RUNNING", 0.0))
+            held = await runner_store.holds(self.db, holder, job.id, self.runner_timeout, since)
+            if held is None and not await runner_store.is_alive(self.db, holder, self.runner_timeout):
+                return await self._take_over(job, holder, attempt, max_retries)
+            if held is False:
+                # Alive, but it reported after the job started without listing it: it lost it.
+                return await self._take_over(job, holder, attempt, max_retries)
+            if time.monotonic() > deadline:
+                return None  # the holder is alive and runs it: this copy is a duplicate
+            await asyncio.sleep(self.settings.heartbeat_seconds / 2)
 
     async def _take_over(self, job: JobMessage, holder: str, attempt: int, max_retries: int) -> int | None:
         where = {"runner": holder, "attempt": attempt}
@@ -291,7 +308,7 @@ class Worker:
     def cancel(self, job_id: str) -> bool:
         """Stops the job if it runs here (a cancel request); True if it did."""
         active = self.active.get(job_id)
-        if active is None or active.task is None or active.cancel_requested:
+        if active is None or active.task is None or active.cancel_requested or active.finishing:
             return False
         active.cancel_requested = True
         active.task.cancel()

@@ -32,6 +32,7 @@ class Bus:
         self.ladder = delay_ladder(settings.delay_min_ms, settings.delay_max_ms)
         self._connection: AbstractRobustConnection | None = None
         self._topology: Topology | None = None
+        self._channels: list[AbstractChannel] = []
 
     @property
     def connection(self) -> AbstractRobustConnection:
@@ -51,14 +52,22 @@ class Bus:
             aio_pika.connect_robust(self.settings.amqp_url, timeout=timeout), timeout
         )
         channel = await self._connection.channel(publisher_confirms=True)
+        self._channels.append(channel)
         self._topology = Topology(channel, self.names, self.ladder)
         await asyncio.wait_for(self._topology.declare_core(), timeout)
 
     async def consumer_channel(self, prefetch: int) -> tuple[AbstractChannel, Topology]:
         """A channel of its own for consuming, so a slow consumer never stalls publishing."""
         channel = await self.connection.channel()
+        self._channels.append(channel)
         await channel.set_qos(prefetch_count=prefetch)
         return channel, Topology(channel, self.names, self.ladder)
+
+    def broken(self) -> bool:
+        """Whether the connection or a channel this bus opened is closed. Normal while the robust
+        connection reconnects (seconds); for good when aio-pika could not restore a channel."""
+        conn = self._connection
+        return conn is None or conn.is_closed or any(ch.is_closed for ch in self._channels)
 
     async def close(self) -> None:
         if self._connection is not None:

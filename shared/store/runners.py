@@ -31,3 +31,14 @@ async def alive(db: Database, max_age: float, cluster: str | None = None) -> lis
 async def is_alive(db: Database, runner_id: str, max_age: float) -> bool:
     doc = await db["runners"].find_one({"_id": runner_id}, projection={"last_seen": True})
     return doc is not None and float(doc.get("last_seen", 0)) >= time.time() - max_age
+
+
+async def holds(db: Database, runner_id: str, job_id: str, max_age: float, since: float) -> bool | None:
+    """Whether a living runner says it runs the job: True, False (it reported after ``since`` and
+    does not list it), or None (gone, or no report since ``since`` to tell)."""
+    doc = await db["runners"].find_one({"_id": runner_id}, projection={"last_seen": True, "running": True})
+    if doc is None or float(doc.get("last_seen", 0)) < time.time() - max_age:
+        return None
+    if job_id in (doc.get("running") or {}):
+        return True
+    return False if float(doc.get("last_seen", 0)) > since else None

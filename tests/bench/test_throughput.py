@@ -76,18 +76,18 @@ async def test_throughput_and_memory(settings: Settings, tmp_path: Path, db: Dat
     finally:
         bench.stack.stop()
 
-    body = job_body(NOOP)
+    payload = job_body(NOOP)
     for n in sizes():
-        raw = await raw_one_hop(settings.amqp_url, f"{settings.prefix}.raw", body, n)
+        rate = await raw_one_hop(settings.amqp_url, f"{settings.prefix}.raw", payload, n)
         REPORT.add(
             BASELINE,
             {
                 "jobs": f"{n:,}",
-                "body bytes": str(len(body)),
-                "raw one hop /s": f"{raw:,.0f}",
+                "body bytes": str(len(payload)),
+                "raw one hop /s": f"{rate:,.0f}",
                 "Laneyard no-op e2e /s": f"{e2e[('no-op', n)]:,.1f}",
-                "Laneyard / raw": f"{e2e[('no-op', n)] / raw:.1%}",
-                "10 ms sleep e2e / raw": f"{e2e[('sleep 10 ms', n)] / raw:.1%}",
+                "Laneyard / raw": f"{e2e[('no-op', n)] / rate:.1%}",
+                "10 ms sleep e2e / raw": f"{e2e[('sleep 10 ms', n)] / rate:.1%}",
             },
         )
-        print(f"raw one hop {n}: {raw:,.0f}/s", flush=True)
+        print(f"raw one hop {n}: {rate:,.0f}/s", flush=True)

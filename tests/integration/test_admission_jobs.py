@@ -45,6 +45,24 @@ async def test_the_same_idempotency_key_returns_the_first_job(
     assert await message_count(settings, bus.names.lane_queue("main", "default")) == 1
 
 
+async def test_a_key_whose_first_submission_never_went_through_is_not_answered_as_a_duplicate(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    # The chaos run found this: the first submission claimed the key, then its publish failed on
+    # a closed channel; the client's retry was told "duplicate" with the id of a job that never
+    # existed. Now the retry hears "retry", and once the stale claim is taken over it goes through.
+    from shared.store import idempotency
+
+    await idempotency.claim(db, "order-43", "ghost-job")
+    async with api(settings, db, bus) as (client, _):
+        retry = await client.post("/v1/jobs", json={**BODY, "idempotency_key": "order-43"})
+        assert retry.status_code == 503 and retry.headers["retry-after"] == "1"
+        assert "order-43" in retry.json()["detail"]
+        await db["idempotency"].update_one({"_id": "order-43"}, {"$set": {"at": 0.0}})  # gone stale
+        later = await client.post("/v1/jobs", json={**BODY, "idempotency_key": "order-43"})
+        assert later.status_code == 202 and later.json()["id"] != "ghost-job"
+
+
 async def test_two_replicas_racing_on_one_key_make_exactly_one_job(
     settings: Settings, db: Database, bus: Bus
 ) -> None:

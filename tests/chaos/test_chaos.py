@@ -1,0 +1,194 @@
+"""`make chaos`: a mixed workload on 2 admission replicas, 2 dispatchers and 3 runners while a random
+runner, the active dispatcher (the lease holder) and an admission replica are SIGKILLed at random
+moments (each restarted a few seconds later) and RabbitMQ is restarted once. Prints what happened
+to every job and fails if any accepted job was lost or ended in two different terminal states.
+
+LANEYARD_CHAOS_JOBS (10000) sets the size, LANEYARD_CHAOS_SECONDS (60) the least time the
+submissions are spread over (so a small run still sees every kind of failure),
+LANEYARD_CHAOS_BUDGET (900) the whole run's time bound, LANEYARD_CHAOS_SEED the random moments.
+RabbitMQ is restarted with rabbitmqctl, so this is for a broker on loopback that is yours to restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from shared.embedded.mongo import free_port
+from shared.settings import Settings
+from shared.store.database import Database, Doc
+from tests.bench.harness import follow
+from tests.chaos.monkey import Monkey
+from tests.chaos.submitters import Submissions, submit_all
+from tests.chaos.verdict import judge
+from tests.conftest import delete_topology
+from tests.support.stack import Service, Stack
+
+JOBS = int(os.environ.get("LANEYARD_CHAOS_JOBS", "10000"))
+SPREAD = float(os.environ.get("LANEYARD_CHAOS_SECONDS", "60"))
+BUDGET = float(os.environ.get("LANEYARD_CHAOS_BUDGET", "900"))
+SEED = int(os.environ.get("LANEYARD_CHAOS_SEED", str(int(time.time()))))
+TIERS = ("TINY", "XSMALL", "SMALL", "MEDIUM")
+LANES = ("main", "bulk")
+
+pytestmark = [pytest.mark.chaos, pytest.mark.timeout(BUDGET + 300)]
+
+
+def sleep_for(rng: random.Random) -> float:
+    return round(rng.uniform(0, 0.05), 3) if rng.random() < 0.85 else round(rng.uniform(0.3, 2), 2)
+
+
+def workload(rng: random.Random, n: int) -> list[dict[str, object]]:
+    """Mostly short jobs, some long enough to be running when their runner dies; one in ten has
+    no retries (a lost runner fails it: "runner lost")."""
+    return [
+        {
+            "task": "e2e.count",
+            "args": {"sleep": sleep_for(rng)},
+            "tier": rng.choice(TIERS),
+            "lane": rng.choice(LANES),
+            "priority": rng.choice([1, 5, 9]),
+            "max_retries": 0 if i % 10 == 0 else 2,
+            "retry_backoff": 0.2,
+            "idempotency_key": f"chaos-{SEED}-{i}",
+        }
+        for i in range(n)
+    ]  # fmt: skip
+
+
+async def read_jobs(db: Database, ids: list[str]) -> dict[str, Doc]:
+    docs: dict[str, Doc] = {}
+    for k in range(0, len(ids), 1000):
+        async for d in db["jobs"].find(
+            {"_id": {"$in": ids[k : k + 1000]}},
+            {"state": 1, "attempt": 1, "timeline": 1, "reason": 1, "runner": 1, "error": 1},
+        ):
+            docs[d["_id"]] = d
+    return docs
+
+
+def log_errors(services: list[Service], top: int = 6) -> list[str]:
+    """The most frequent error and critical lines of each service's log, to read findings from."""
+    out = []
+    for s in services:
+        counts: Counter[str] = Counter()
+        try:
+            lines = s.log_path.read_text(errors="replace").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                counts[f"(not JSON) {line[:100]}"] += 1
+                continue
+            if entry.get("level") in ("error", "critical"):
+                exc = str(entry.get("exc") or "").strip().splitlines()
+                msg = str(entry.get("msg")).strip()[:90]
+                counts[f"{entry.get('logger')}: {msg} | {exc[-1][:110] if exc else ''}"] += 1
+        if counts:
+            out.append(f"{s.name} ({s.log_path}):")
+            out += [f"  {n:5d} x {what}" for what, n in counts.most_common(top)]
+    return out
+
+
+def runner_activity(docs: dict[str, Doc], pids: dict[int, str], since: float | None) -> Counter[str]:
+    """COMPLETED jobs per runner service after ``since`` (a runner that never completes anything
+    after the broker came back is stuck even if its process lives)."""
+    per: Counter[str] = Counter()
+    for d in docs.values():
+        stamps = d["timeline"].get(str(d["attempt"]), {})
+        if d["state"] != "COMPLETED" or since is None or float(stamps.get("COMPLETED", 0)) < since:
+            continue
+        pid = str(d.get("runner") or "").split("-")
+        name = next((pids[int(p)] for p in pid if p.isdigit() and int(p) in pids), "unknown")
+        per[name] += 1
+    return per
+
+
+async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, db: Database) -> None:
+    deadline = time.monotonic() + BUDGET
+    chaos_settings = settings.model_copy(update={"lease_seconds": 3.0, "log_level": "WARNING"})
+    stack = Stack(chaos_settings, tmp_path, env_extra={"LANEYARD_RUNNER_TASKS": "tests.e2e.tasks"})
+    second_port = free_port()
+    urls = [stack.url, f"http://127.0.0.1:{second_port}"]
+    rng = random.Random(SEED)
+    bodies = workload(rng, JOBS)
+    print(f"\nchaos: {JOBS} jobs, seed {SEED}, budget {BUDGET:.0f}s, logs in {tmp_path}", flush=True)
+    subs = Submissions()
+    try:
+        roles = {
+            "admission": [stack.add("admission"), stack.add("admission", "--port", str(second_port))],
+            "dispatcher": [stack.add("dispatcher"), stack.add("dispatcher")],
+            "runner": [stack.add("runner") for _ in range(3)],
+        }
+        await asyncio.to_thread(stack.wait_ready)
+        monkey = Monkey(db, roles, random.Random(SEED + 1))
+        pids: dict[int, str] = {}
+
+        async def note_pids() -> None:
+            while True:
+                for s in roles["runner"]:
+                    if s.proc is not None:
+                        pids[s.proc.pid] = s.name
+                await asyncio.sleep(0.5)
+
+        stop_chaos, stop_supervisor = asyncio.Event(), asyncio.Event()
+        chaos = asyncio.create_task(monkey.run(stop_chaos))
+        supervisor = asyncio.create_task(monkey.supervise(stop_supervisor))
+        noting = asyncio.create_task(note_pids())
+        started = time.monotonic()
+        watch = asyncio.create_task(
+            follow(db, subs.order, JOBS, within=deadline - time.monotonic(), label="chaos", every=10)
+        )
+        await submit_all(urls, bodies, subs, rate=JOBS / SPREAD, until=deadline - 180)
+        submitted_in = time.monotonic() - started
+        print(f"  submissions done in {submitted_in:.0f}s: {len(subs.accepted)} accepted", flush=True)
+        stop_chaos.set()
+        await asyncio.wait_for(chaos, timeout=max(1.0, deadline - time.monotonic()))
+        watch.cancel()  # it was told to wait for every job; now the accepted count is known
+        left = max(1.0, deadline - time.monotonic())
+        await follow(db, subs.order, len(subs.order), within=left, label="chaos: waiting", every=10)
+        ended_in = time.monotonic() - started
+        stop_supervisor.set()
+        await supervisor
+        noting.cancel()
+
+        ids = list(subs.accepted.values())
+        docs = await read_jobs(db, ids)
+        executions = Counter([d["job_id"] async for d in db["executions"].find({}, {"job_id": 1})])
+        per_key = Counter(
+            [
+                str(d["idempotency_key"])
+                async for d in db["jobs"].find({"idempotency_key": {"$ne": None}}, {"idempotency_key": 1})
+            ]
+        )
+        verdict = judge(JOBS, subs.accepted, subs.rejected, docs, executions, per_key)
+        after = monkey.rabbitmq_restarted_at
+        activity = runner_activity(docs, pids, after + 10 if after else None)
+
+        print("\n== chaos: what was done ==\n" + "\n".join(monkey.events))
+        print(f"\n== chaos: {JOBS} jobs, seed {SEED} ==")
+        print(
+            f"submissions took {submitted_in:.0f}s, every job ended {ended_in:.0f}s after the first; "
+            f"retried tries: {dict(subs.retries) or 0}; answered duplicate: {subs.duplicates}"
+        )
+        print("\n".join(verdict.lines()))
+        print(f"services that exited by themselves: {len(monkey.unplanned)}")
+        for finding in monkey.unplanned:
+            print(f"  {finding}")
+        print(f"jobs completed per runner from 10 s after the RabbitMQ restart: {dict(activity)}")
+        print("\n".join(["errors in the service logs:", *log_errors(stack.services)]))
+        assert not verdict.lost, f"{len(verdict.lost)} jobs lost: {verdict.lost[:10]}"
+        assert not verdict.doubles, f"jobs in two terminal states: {list(verdict.doubles.items())[:10]}"
+        assert len(subs.accepted) == JOBS, f"not all submissions went through: {dict(subs.rejected)}"
+    finally:
+        stack.stop()
+        await delete_topology(settings, lanes=tuple((lane, "default") for lane in LANES))
