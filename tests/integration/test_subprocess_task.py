@@ -59,7 +59,7 @@ async def test_exit_codes_follow_perseid(db: Database) -> None:
     failed = await run(db, "e1", "import sys; sys.exit(1)")
     assert failed.state is JobState.ERROR and failed.reason == "exit code 1"
     cancelled = await run(db, "e100", "import sys; sys.exit(100)")
-    assert cancelled.state is JobState.CANCELLED
+    assert cancelled.state is JobState.CANCELLED and cancelled.reason == "cancelled by task"
     other = await run(db, "e3", "import sys; sys.exit(3)")
     assert other.state is JobState.ERROR and other.reason == "exit code 3"
 
@@ -72,6 +72,21 @@ async def test_overrunning_the_time_limit_kills_even_a_process_that_ignores_sigt
     print(f"\nstopped after {took:.1f}s (limit 1 s, grace 1 s)")
     assert outcome.state is JobState.ERROR and outcome.reason == "timeout"
     assert took < 10
+
+
+async def test_a_sleep_past_the_time_limit_is_stopped_by_sigterm(db: Database) -> None:
+    registry = Registry()
+    registry.script("sleep", ["sleep", "60"])
+    task = registry.get("sleep")
+    assert task is not None
+    buffer = LogBuffer(db, "sleep", 1, batch_lines=50, max_lines=1000)
+    started = time.monotonic()
+    outcome = await run_task(task, TaskContext("sleep", 1, "r", "default", buffer), {}, 1.0, POOL,
+                             Tier.TINY, kill_grace=5.0)  # fmt: skip
+    took = time.monotonic() - started
+    print(f"\nsleep 60 stopped after {took:.2f}s (limit 1 s, SIGTERM honoured, grace 5 s unused)")
+    assert outcome.state is JobState.ERROR and outcome.reason == "timeout"
+    assert took < 6
 
 
 async def test_memory_over_the_tier_limit_is_warned_then_killed(db: Database) -> None:
