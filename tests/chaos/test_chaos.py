@@ -6,7 +6,8 @@ to every job and fails if any accepted job was lost or ended in two different te
 LANEYARD_CHAOS_JOBS (10000) sets the size, LANEYARD_CHAOS_SECONDS (60) the least time the
 submissions are spread over (so a small run still sees every kind of failure),
 LANEYARD_CHAOS_BUDGET (900) the whole run's time bound, LANEYARD_CHAOS_SEED the random moments.
-RabbitMQ is restarted with rabbitmqctl, so this is for a broker on loopback that is yours to restart.
+RabbitMQ is restarted with rabbitmqctl, so this is for a broker on loopback that is yours to
+restart (LANEYARD_CHAOS_RABBITMQ=0 leaves it alone, for a broker others are using).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ JOBS = int(os.environ.get("LANEYARD_CHAOS_JOBS", "10000"))
 SPREAD = float(os.environ.get("LANEYARD_CHAOS_SECONDS", "60"))
 BUDGET = float(os.environ.get("LANEYARD_CHAOS_BUDGET", "900"))
 SEED = int(os.environ.get("LANEYARD_CHAOS_SEED", str(int(time.time()))))
+RESTART_RABBITMQ = os.environ.get("LANEYARD_CHAOS_RABBITMQ", "1") != "0"
 TIERS = ("TINY", "XSMALL", "SMALL", "MEDIUM")
 LANES = ("main", "bulk")
 
@@ -68,7 +70,7 @@ async def read_jobs(db: Database, ids: list[str]) -> dict[str, Doc]:
     for k in range(0, len(ids), 1000):
         async for d in db["jobs"].find(
             {"_id": {"$in": ids[k : k + 1000]}},
-            {"state": 1, "attempt": 1, "timeline": 1, "reason": 1, "runner": 1, "error": 1},
+            {"state": 1, "attempt": 1, "timeline": 1, "reason": 1, "runner": 1, "error": 1, "lost_runner": 1},
         ):
             docs[d["_id"]] = d
     return docs
@@ -141,7 +143,7 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
                 await asyncio.sleep(0.5)
 
         stop_chaos, stop_supervisor = asyncio.Event(), asyncio.Event()
-        chaos = asyncio.create_task(monkey.run(stop_chaos))
+        chaos = asyncio.create_task(monkey.run(stop_chaos, rabbitmq=RESTART_RABBITMQ))
         supervisor = asyncio.create_task(monkey.supervise(stop_supervisor))
         noting = asyncio.create_task(note_pids())
         started = time.monotonic()
@@ -163,14 +165,15 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
 
         ids = list(subs.accepted.values())
         docs = await read_jobs(db, ids)
-        executions = Counter([d["job_id"] async for d in db["executions"].find({}, {"job_id": 1})])
+        runs = [(str(d["job_id"]), int(d["attempt"])) async for d in db["executions"].find({})]
+        executions = Counter(job for job, _ in runs)
         per_key = Counter(
             [
                 str(d["idempotency_key"])
                 async for d in db["jobs"].find({"idempotency_key": {"$ne": None}}, {"idempotency_key": 1})
             ]
         )
-        verdict = judge(JOBS, subs.accepted, subs.rejected, docs, executions, per_key)
+        verdict = judge(JOBS, subs.accepted, subs.rejected, docs, executions, per_key, Counter(runs))
         after = monkey.rabbitmq_restarted_at
         activity = runner_activity(docs, pids, after + 10 if after else None)
 
@@ -181,6 +184,13 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
             f"retried tries: {dict(subs.retries) or 0}; answered duplicate: {subs.duplicates}"
         )
         print("\n".join(verdict.lines()))
+        for job_id in verdict.more_than_once[:5]:
+            d = docs[job_id]
+            attempts = sorted(a for j, a in runs if j == job_id)
+            print(
+                f"  ran {len(attempts)}x (attempts {attempts}): {job_id} {d.get('timeline')} "
+                f"lost_runner={d.get('lost_runner')}"
+            )
         print(f"services that exited by themselves: {len(monkey.unplanned)}")
         for finding in monkey.unplanned:
             print(f"  {finding}")

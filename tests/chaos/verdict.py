@@ -39,6 +39,7 @@ class Verdict:
     states: Counter[str] = field(default_factory=Counter)
     reasons: Counter[str] = field(default_factory=Counter)  # of the jobs that ended in ERROR
     more_than_once: list[str] = field(default_factory=list)  # COMPLETED, executed more than once
+    same_attempt_twice: list[str] = field(default_factory=list)  # ran twice within one attempt
     completed_unexecuted: list[str] = field(default_factory=list)
     lost: list[str] = field(default_factory=list)  # accepted, never terminal within the wait
     lost_states: Counter[str] = field(default_factory=Counter)
@@ -54,6 +55,7 @@ class Verdict:
             f"failed                 {self.states['ERROR']:,}  by reason: {failed}",
             f"cancelled              {self.states['CANCELLED']:,}",
             f"executed more than once {len(self.more_than_once):,} (completed, task ran 2+ times)",
+            f"  of which within one attempt {len(self.same_attempt_twice):,} (not a takeover or retry)",
             f"completed, no execution {len(self.completed_unexecuted):,}",
             f"lost                   {len(self.lost):,}"
             + (f"  still {dict(self.lost_states)}; first {self.lost[:5]}" if self.lost else ""),
@@ -70,10 +72,13 @@ def judge(
     docs: dict[str, Doc],
     executions: Counter[str],
     jobs_per_key: Counter[str],
+    per_attempt: Counter[tuple[str, int]] | None = None,
 ) -> Verdict:
     """``accepted``: idempotency key -> job id; ``docs``: every accepted job's document that
-    exists; ``executions``: job id -> times its task ran; ``jobs_per_key``: key -> jobs with it."""
+    exists; ``executions``: job id -> times its task ran (``per_attempt``: per job and attempt);
+    ``jobs_per_key``: key -> jobs with it."""
     v = Verdict(wanted=wanted, accepted=len(accepted), rejected=rejected)
+    twice = {job for (job, _), n in (per_attempt or Counter()).items() if n > 1}
     for job_id in accepted.values():
         doc = docs.get(job_id)
         state = str(doc["state"]) if doc is not None else "no document"
@@ -88,6 +93,8 @@ def judge(
         if state == "COMPLETED":
             if executions[job_id] > 1:
                 v.more_than_once.append(job_id)
+                if job_id in twice:
+                    v.same_attempt_twice.append(job_id)
             elif executions[job_id] == 0:
                 v.completed_unexecuted.append(job_id)
         if (why := two_endings(doc)) is not None:
