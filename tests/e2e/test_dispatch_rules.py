@@ -141,8 +141,8 @@ async def test_lanes_with_work_share_a_cluster_by_weight(
         stack.add("runner", "--slots", "8", "--cpu", "8000", "--memory", "16384")
         await asyncio.to_thread(stack.wait_ready)
         async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-            a = await asyncio.gather(*(submit(client, [count(0.3, lane="a")]) for _ in range(80)))
-            b = await asyncio.gather(*(submit(client, [count(0.3, lane="b")]) for _ in range(80)))
+            a = await asyncio.gather(*(submit(client, [count(0.6, lane="a")]) for _ in range(64)))
+            b = await asyncio.gather(*(submit(client, [count(0.6, lane="b")]) for _ in range(64)))
         ids = {x[0] for x in a + b}
         samples: list[float] = []
         deadline = time.monotonic() + 120
