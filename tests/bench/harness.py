@@ -78,7 +78,9 @@ def embedded_mongo_pid(mongo_url: str) -> int | None:
 
 @dataclass
 class Bench:
-    """One stack under measurement: one admission, one dispatcher and a 32-slot runner."""
+    """One stack under measurement: one admission, one dispatcher and a runner with 32 slots
+    (LANEYARD_BENCH_SLOTS) and 16 cores' worth of capacity to offer, so no-op jobs never wait for
+    capacity that a real machine would not have."""
 
     stack: Stack
     services: list[Service]
@@ -99,7 +101,8 @@ async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
     bench = settings.model_copy(update={"log_level": "WARNING", "heartbeat_seconds": 2.0})
     stack = Stack(bench, tmp_path)
     services = [stack.add("admission"), stack.add("dispatcher")]
-    services.append(stack.add("runner", "--slots", "32", "--cpu", "16000", "--memory", "32768"))
+    slots = os.environ.get("LANEYARD_BENCH_SLOTS", "32")
+    services.append(stack.add("runner", "--slots", slots, "--cpu", "16000", "--memory", "32768"))
     b = Bench(stack, services)
     if (pid := embedded_mongo_pid(settings.mongo_url)) is not None:
         b.procs.append(Proc("nx-27017", pid))
@@ -160,22 +163,27 @@ async def follow(
     label: str = "",
     every: float = 5.0,
     poll: float = 0.5,
+    sweep: bool = False,
 ) -> set[str]:
     """Waits until ``total`` accepted jobs are terminal; returns the ids that are.
 
-    Jobs finish roughly in submission order, so only the oldest unfinished ids are read, 500 at a
-    time, by ``_id`` (the one indexed query) with a projection: each job is read a few times in
-    all, not once per poll, so watching does not slow down the database being measured.
+    Only unfinished ids are read, 500 at a time, by ``_id`` (the one indexed query) with a
+    projection, so watching does not slow down the database being measured. Jobs of one priority
+    finish roughly in submission order, so by default the oldest are read until they are done;
+    ``sweep`` goes round all unfinished ids instead, a page per poll (for mixed priorities, where
+    old jobs wait).
     """
+    page_size = 500
     deadline = time.monotonic() + within
     done: set[str] = set()
     pending: list[str] = []  # accepted, not yet seen terminal, oldest first
-    seen = 0
+    seen = at = 0
     started = last_print = time.monotonic()
     while len(done) < total and time.monotonic() < deadline:
         pending.extend(accepted[seen:])
         seen = len(accepted)
-        page = pending[:500]
+        at = at if sweep and at < len(pending) else 0
+        page = pending[at : at + page_size]
         finished: set[str] = set()
         if page:
             finished = {
@@ -184,7 +192,9 @@ async def follow(
                 if d["state"] in TERMINAL
             }
             done |= finished
-            pending = [j for j in page if j not in finished] + pending[500:]
+            left = [j for j in page if j not in finished]
+            pending[at : at + page_size] = left
+            at += len(left)
         now = time.monotonic()
         if label and now - last_print >= every:
             last_print = now
@@ -193,7 +203,7 @@ async def follow(
                 f"({len(done) / (now - started):.0f}/s)",
                 flush=True,
             )
-        if len(finished) < len(page) or not page:
+        if not page or len(finished) < len(page):
             await asyncio.sleep(poll)
     return done
 

@@ -20,8 +20,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import aio_pika
 import pytest
 
+from shared.amqp.topology import Names, delay_ladder
 from shared.embedded.mongo import free_port
 from shared.settings import Settings
 from shared.store.database import Database, Doc
@@ -37,6 +39,8 @@ SPREAD = float(os.environ.get("LANEYARD_CHAOS_SECONDS", "60"))
 BUDGET = float(os.environ.get("LANEYARD_CHAOS_BUDGET", "900"))
 SEED = int(os.environ.get("LANEYARD_CHAOS_SEED", str(int(time.time()))))
 RESTART_RABBITMQ = os.environ.get("LANEYARD_CHAOS_RABBITMQ", "1") != "0"
+# The dispatchers' log level: DEBUG logs every held-back job with the cluster's totals.
+DISPATCHER_LOG = os.environ.get("LANEYARD_CHAOS_DISPATCHER_LOG", "WARNING")
 TIERS = ("TINY", "XSMALL", "SMALL", "MEDIUM")
 LANES = ("main", "bulk")
 
@@ -101,6 +105,26 @@ def log_errors(services: list[Service], top: int = 6) -> list[str]:
     return out
 
 
+async def queued_messages(settings: Settings) -> dict[str, int]:
+    """Messages left in this run's lane, delay and cluster queues (read after the services stopped,
+    so nothing is held unacked): a job that is not terminal but still has its message is late, not
+    lost."""
+    names = Names(settings.prefix)
+    queues = [names.lane_queue(lane, "default") for lane in LANES] + [names.cluster_queue("default")]
+    queues += [names.delay_queue(ms) for ms in delay_ladder(settings.delay_min_ms, settings.delay_max_ms)]
+    counts: dict[str, int] = {}
+    connection = await aio_pika.connect(settings.amqp_url, timeout=settings.network_timeout)
+    async with connection:
+        for name in queues:
+            channel = await connection.channel()
+            try:
+                declared = await channel.declare_queue(name, passive=True)
+                counts[name] = int(declared.declaration_result.message_count or 0)
+            except aio_pika.exceptions.ChannelClosed:
+                counts[name] = -1
+    return counts
+
+
 def runner_activity(docs: dict[str, Doc], pids: dict[int, str], since: float | None) -> Counter[str]:
     """COMPLETED jobs per runner service after ``since`` (a runner that never completes anything
     after the broker came back is stuck even if its process lives)."""
@@ -128,7 +152,7 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
     try:
         roles = {
             "admission": [stack.add("admission"), stack.add("admission", "--port", str(second_port))],
-            "dispatcher": [stack.add("dispatcher"), stack.add("dispatcher")],
+            "dispatcher": [stack.add("dispatcher", LANEYARD_LOG_LEVEL=DISPATCHER_LOG) for _ in range(2)],
             "runner": [stack.add("runner") for _ in range(3)],
         }
         await asyncio.to_thread(stack.wait_ready)
@@ -148,7 +172,7 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
         noting = asyncio.create_task(note_pids())
         started = time.monotonic()
         watch = asyncio.create_task(
-            follow(db, subs.order, JOBS, within=deadline - time.monotonic(), label="chaos", every=10)
+            follow(db, subs.order, JOBS, deadline - time.monotonic(), "chaos", every=10, sweep=True)
         )
         await submit_all(urls, bodies, subs, rate=JOBS / SPREAD, until=deadline - 180)
         submitted_in = time.monotonic() - started
@@ -157,7 +181,7 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
         await asyncio.wait_for(chaos, timeout=max(1.0, deadline - time.monotonic()))
         watch.cancel()  # it was told to wait for every job; now the accepted count is known
         left = max(1.0, deadline - time.monotonic())
-        await follow(db, subs.order, len(subs.order), within=left, label="chaos: waiting", every=10)
+        await follow(db, subs.order, len(subs.order), left, "chaos: waiting", every=10, sweep=True)
         ended_in = time.monotonic() - started
         stop_supervisor.set()
         await supervisor
@@ -191,11 +215,23 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
                 f"  ran {len(attempts)}x (attempts {attempts}): {job_id} {d.get('timeline')} "
                 f"lost_runner={d.get('lost_runner')}"
             )
+        for key in verdict.keys_with_two_jobs[:5]:
+            twins = [d async for d in db["jobs"].find({"idempotency_key": key}, {"args": 0, "result": 0})]
+            print(f"  key {key} has {len(twins)} jobs (accepted {subs.accepted.get(key)}):")
+            for t in twins:
+                ran = sorted(a for j, a in runs if j == t["_id"])
+                print(
+                    f"    {t['_id']} {t['state']} created {t.get('created_at')} ran {ran} {t.get('timeline')}"
+                )
         print(f"services that exited by themselves: {len(monkey.unplanned)}")
         for finding in monkey.unplanned:
             print(f"  {finding}")
         print(f"jobs completed per runner from 10 s after the RabbitMQ restart: {dict(activity)}")
         print("\n".join(["errors in the service logs:", *log_errors(stack.services)]))
+        if verdict.lost:
+            stack.stop()
+            queued = await queued_messages(settings)
+            print(f"messages still in RabbitMQ once the services stopped: {sum(queued.values())} {queued}")
         assert not verdict.lost, f"{len(verdict.lost)} jobs lost: {verdict.lost[:10]}"
         assert not verdict.doubles, f"jobs in two terminal states: {list(verdict.doubles.items())[:10]}"
         assert len(subs.accepted) == JOBS, f"not all submissions went through: {dict(subs.rejected)}"
