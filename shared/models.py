@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 from shared.states import JobState
 from shared.tiers import Tier
@@ -17,7 +17,33 @@ from shared.tiers import Tier
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 TaskName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,63}$")]
-LabelValue = Annotated[str, StringConstraints(max_length=256)]
+MAX_ARGS_DEPTH = 32
+
+
+def storable(value: Any, depth: int = 0) -> Any:
+    """Refuses what JSON allows but a job document cannot hold: a key with a NUL byte (BSON keys are
+    C strings), a lone surrogate (not UTF-8), nesting deeper than MongoDB's limit leaves room for."""
+    if depth > MAX_ARGS_DEPTH:
+        raise ValueError(f"nested deeper than {MAX_ARGS_DEPTH} levels")
+    if isinstance(value, str):
+        try:
+            value.encode()
+        except UnicodeEncodeError as exc:
+            raise ValueError(f"{value[:20]!r} is not valid Unicode (a lone surrogate)") from exc
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if "\x00" in key:
+                raise ValueError(f"key {key!r} contains a NUL character")
+            storable(key, depth + 1)
+            storable(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item, depth + 1)
+    return value
+
+
+LabelValue = Annotated[str, StringConstraints(max_length=256), AfterValidator(storable)]
+Args = Annotated[dict[str, Any], AfterValidator(storable)]
 
 
 def new_job_id() -> str:
@@ -30,7 +56,7 @@ class Submission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: TaskName
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: Args = Field(default_factory=dict)
     lane: Slug = "main"
     cluster: Slug = "default"
     priority: int = Field(5, ge=0, le=9, description="0-9; 9 runs first")
@@ -38,7 +64,9 @@ class Submission(BaseModel):
     max_execution_time: float = Field(3600.0, gt=0, le=7 * 24 * 3600, description="seconds")
     max_retries: int = Field(0, ge=0, le=100)
     retry_backoff: float = Field(1.0, ge=0, le=3600, description="first retry delay in seconds")
-    idempotency_key: Annotated[str, StringConstraints(min_length=1, max_length=200)] | None = None
+    idempotency_key: (
+        Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)] | None
+    ) = None
     start_at: datetime | None = None
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
 

@@ -44,3 +44,27 @@ def test_terminal_states_are_final() -> None:
         with pytest.raises(ValueError):
             check_transition(frozenset({terminal}), JobState.RUNNING)
     check_transition(frozenset({JobState.IN_QUEUE}), JobState.WAITING)
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ({"a\x00b": 1}, "NUL"),
+        ({"a": ["\ud800"]}, "lone surrogate"),
+        ({"a": {"b\x00": {}}}, "NUL"),
+    ],
+)
+def test_args_a_job_document_cannot_hold_are_refused(args: dict[str, object], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        Submission.model_validate({"task": "demo.noop", "args": args})
+
+
+def test_args_nested_too_deep_are_refused() -> None:
+    deep: dict[str, object] = {}
+    inner = deep
+    for _ in range(40):
+        inner["a"] = {}
+        inner = inner["a"]  # type: ignore[assignment]
+    with pytest.raises(ValidationError, match="nested deeper"):
+        Submission.model_validate({"task": "demo.noop", "args": deep})
+    assert Submission.model_validate({"task": "demo.noop", "args": {"a": {"$b": [1, "x"]}}})
