@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 from services.runner.context import TaskContext
@@ -53,3 +54,13 @@ DEMO_SCRIPT = (
     "print(json.dumps(args))\n"
 )
 demo.script("demo.script", [sys.executable, "-c", DEMO_SCRIPT])
+
+
+@demo.task("demo.cpu", process=True)
+def cpu(ctx: TaskContext, seconds: float = 1.0) -> dict[str, int]:
+    """Keeps a CPU busy for ``seconds`` in a Python process of its own, so the runner's event loop
+    and its other tasks do not share the GIL with it."""
+    end, loops = time.monotonic() + float(seconds), 0
+    while time.monotonic() < end:
+        loops += 1
+    return {"loops": loops}

@@ -10,13 +10,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from services.runner.context import TaskContext
-from services.runner.outcome import Outcome
+from services.runner.outcome import MAX_RESULT_CHARS, Outcome
 from services.runner.registry import TaskDef
 from services.runner.subprocess_task import run_script
 from shared.states import JobState
 from shared.tiers import Tier, limit_of
 
-MAX_RESULT_BYTES = 256 * 1024
+MAX_RESULT_BYTES = MAX_RESULT_CHARS
 
 
 def _storable(result: Any) -> tuple[Any, str | None]:

@@ -7,6 +7,10 @@ from typing import Any
 
 from shared.states import JobState
 
+# A result is stored as JSON of at most this many characters (and read whole from a subprocess's
+# last stdout line up to this length).
+MAX_RESULT_CHARS = 256 * 1024
+
 
 @dataclass
 class Outcome:

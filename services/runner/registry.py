@@ -7,12 +7,17 @@
 
 Arguments arrive as keyword arguments from the job's ``args`` object; the first parameter is the
 ``TaskContext``. Sync functions run in a thread pool so they never block the event loop.
+
+``@task("x", process=True)`` runs each job of the function in a fresh Python process instead
+(services/runner/process_call.py): for CPU-bound work, or work that must be stoppable at its time
+limit and capped at its tier's memory. ``registry.script("x", [...])`` registers a command line.
 """
 
 from __future__ import annotations
 
 import importlib
 import inspect
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -49,9 +54,13 @@ class Registry:
             raise ValueError(f"task {name!r} is registered twice")
         self._tasks[name] = TaskDef(name, _no_callable, False, tuple(argv))
 
-    def task(self, name: str | None = None) -> Callable[[F], F]:
+    def task(self, name: str | None = None, *, process: bool = False) -> Callable[[F], F]:
         def decorate(fn: F) -> F:
-            self.register(name or f"{fn.__module__}.{fn.__qualname__}", fn)
+            full_name = name or f"{fn.__module__}.{fn.__qualname__}"
+            if process:
+                self.script(full_name, process_argv(fn))
+            else:
+                self.register(full_name, fn)
             return fn
 
         return decorate
@@ -68,6 +77,16 @@ class Registry:
                 self.script(t.name, t.argv)
             else:
                 self.register(t.name, t.fn)
+
+
+def process_argv(fn: Callable[..., Any]) -> list[str]:
+    """The command line that runs ``fn`` in a process of its own: it is found there by import."""
+    module, qualname = fn.__module__, fn.__qualname__
+    if module == "__main__" or "<locals>" in qualname:
+        raise ValueError(
+            f"{qualname} cannot run with process=True: define it at the top level of an importable module"
+        )
+    return [sys.executable, "-m", "services.runner.process_call", f"{module}:{qualname}"]
 
 
 def _no_callable(*_: Any, **__: Any) -> None:

@@ -80,6 +80,9 @@ class Worker:
         self.writes = JobWrites(db, timeout=settings.network_timeout)
         self.pool = ThreadPoolExecutor(max_workers=settings.runner_slots, thread_name_prefix="task")
         self.active: dict[str, Active] = {}
+        # Jobs being marked RUNNING -> whether a cancel request came meanwhile (it cannot find
+        # them in ``active`` yet, and admission asks only once the job is RUNNING).
+        self.starting: dict[str, bool] = {}
         self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
@@ -119,6 +122,13 @@ class Worker:
             reason = f"task {job.task!r} is not registered on runner {self.id}"
             await self._dead_letter(message, job, reason)
             return
+        while job.id in self.ledger.running:  # noqa: ASYNC110 (see below)
+            # Another copy of a job this runner is handling (a redelivery after a channel blip, a
+            # re-forward). It stays unacked until that handling ends (bounded by the job's time
+            # limit), so if this runner dies first the broker still has a copy for another one;
+            # then it is handled as usual, which acks it if the job has ended meanwhile. Polled:
+            # duplicates are rare, and an event per job would cost every job for their sake.
+            await asyncio.sleep(0.5)
         if self.ledger.draining:
             await message.nack(requeue=True)
             return
@@ -127,8 +137,12 @@ class Worker:
             return
 
         self.ledger.start(job.id, job.tier, job.lane)  # before any await: the reservation is atomic
+        self.starting[job.id] = False
         try:
-            attempt = await self._mark_running(job, message.redelivered)
+            try:
+                attempt = await self._mark_running(job, message.redelivered)
+            finally:
+                cancel_early = self.starting.pop(job.id, False)
             if attempt is None:
                 await message.ack()
                 return
@@ -140,14 +154,12 @@ class Worker:
             t0 = time.perf_counter()
             try:
                 try:
-                    outcome = await self._run(job, attempt)
+                    outcome = _cancelled() if cancel_early else await self._run(job, attempt)
                 except asyncio.CancelledError:
                     if not active.cancel_requested:
                         raise  # shutdown: drain() requeues it
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                    outcome = Outcome(
-                        JobState.CANCELLED, error="cancelled on request", reason="cancelled on request"
-                    )
+                    outcome = _cancelled()
                 active.finishing = True
                 runner_metrics.finished(job, attempt, outcome.state, outcome.reason, time.perf_counter() - t0)
                 await self._finish(job, attempt, outcome)
@@ -174,8 +186,14 @@ class Worker:
             if doc is None or doc["state"] != JobState.RUNNING or doc.get("awaiting_subtasks"):
                 return None  # finished, cancelled, or waiting for its sub-tasks
             holder, attempt = str(doc.get("runner")), int(doc.get("attempt") or job.attempt)
-            if attempt != job.attempt:
+            if attempt < job.attempt:
                 return None
+            # A later attempt is not stale: a runner that took the job over runs it with the
+            # message it was given (the first attempt's), and if that runner is lost too, this
+            # copy is all that is left of the job. The takeover's filter on holder and attempt
+            # keeps it single.
+            if doc.get("cancel_requested_at") is not None:
+                self.starting[job.id] = True  # asked while its runner was gone, or just now
             max_retries = int(doc.get("max_retries") or 0)
             if holder == self.id:
                 # Redelivered to us while we do not run it: our own handling of it failed midway
@@ -198,6 +216,13 @@ class Worker:
 
     async def _take_over(self, job: JobMessage, holder: str, attempt: int, max_retries: int) -> int | None:
         where = {"runner": holder, "attempt": attempt}
+        if self.starting.get(job.id):
+            await jobs.transition(
+                self.db, job.id, sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
+                where=where, fields={"reason": "cancelled on request", "error": "cancelled on request"},
+            )  # fmt: skip
+            log.info("cancelled on request; its runner %s was lost", holder, extra={"job_id": job.id})
+            return None
         if attempt > max_retries:
             await jobs.transition(
                 self.db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
@@ -307,6 +332,10 @@ class Worker:
 
     def cancel(self, job_id: str) -> bool:
         """Stops the job if it runs here (a cancel request); True if it did."""
+        if job_id in self.starting:
+            self.starting[job_id] = True  # it is not run once marked RUNNING; CANCELLED instead
+            log.info("cancelling on request as it starts", extra={"job_id": job_id})
+            return True
         active = self.active.get(job_id)
         if active is None or active.task is None or active.cancel_requested or active.finishing:
             return False
@@ -322,9 +351,14 @@ class Worker:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), grace)
         for active in list(self.active.values()):
+            if active.finishing:
+                continue  # its outcome is being recorded: requeueing it now would run it again
             if active.task is not None:
                 active.task.cancel()
             await self._requeue(active)
+        if self.active:  # outcomes being recorded, so that their messages are acked
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), self.settings.network_timeout)
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def _requeue(self, active: Active) -> None:
@@ -339,6 +373,10 @@ class Worker:
             log.info("requeued at shutdown", extra={"job_id": job.id})
         except Exception:
             log.exception("requeue at shutdown failed; the broker will redeliver", extra={"job_id": job.id})
+
+
+def _cancelled() -> Outcome:
+    return Outcome(JobState.CANCELLED, error="cancelled on request", reason="cancelled on request")
 
 
 def describe(worker: Worker) -> str:

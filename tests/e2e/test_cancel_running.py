@@ -1,4 +1,5 @@
-"""Cancelling a running job stops it wherever it runs: a Python task and a subprocess task."""
+"""Cancelling a running job stops it wherever it runs: a Python task, a subprocess task and a
+process=True task."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ async def test_a_running_job_is_cancelled_within_a_second(
         stack.add("admission"), stack.add("dispatcher"), stack.add("runner"), stack.add("runner")
         await asyncio.to_thread(stack.wait_ready)
         async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-            for task in ("demo.sleep", "demo.script"):
+            for task in ("demo.sleep", "demo.script", "demo.cpu"):
                 reply = await client.post(
                     "/v1/jobs", json={"task": task, "args": {"seconds": 60}, "tier": "TINY"}
                 )
