@@ -13,6 +13,7 @@ import httpx
 
 from shared.settings import Settings
 from shared.store.database import Database, Doc
+from tests.bench.wire_census import Census
 from tests.support.stack import Service, Stack
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELLED")
@@ -85,6 +86,7 @@ class Bench:
     stack: Stack
     services: list[Service]
     procs: list[Proc] = field(default_factory=list)
+    census: Census | None = None
 
     def watched(self) -> list[Proc]:
         live = [Proc(s.name, s.proc.pid) for s in self.services if s.proc is not None]
@@ -100,10 +102,23 @@ class Bench:
 async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
     bench = settings.model_copy(update={"log_level": "WARNING", "heartbeat_seconds": 2.0})
     stack = Stack(bench, tmp_path)
-    services = [stack.add("admission"), stack.add("dispatcher")]
+    census = None
+    if os.environ.get("LANEYARD_BENCH_CENSUS"):
+        host, port = settings.mongo_url.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+        census = Census((host, int(port)))
+
+    async def mongo(name: str) -> dict[str, str]:
+        if census is None:
+            return {}
+        return {"LANEYARD_MONGO_URL": f"mongodb://127.0.0.1:{await census.listen(name)}/"}
+
     slots = os.environ.get("LANEYARD_BENCH_SLOTS", "32")
-    services.append(stack.add("runner", "--slots", slots, "--cpu", "16000", "--memory", "32768"))
-    b = Bench(stack, services)
+    services = [
+        stack.add("admission", **await mongo("admission")),
+        stack.add("dispatcher", **await mongo("dispatcher")),
+        stack.add("runner", "--slots", slots, "--cpu", "16000", "--memory", "32768", **await mongo("runner")),
+    ]
+    b = Bench(stack, services, census=census)
     if (pid := embedded_mongo_pid(settings.mongo_url)) is not None:
         b.procs.append(Proc("nx-27017", pid))
     try:
@@ -267,6 +282,8 @@ async def burst(
 ) -> Run:
     """Submits ``n`` copies of ``body`` as fast as 32 clients can and waits for all of them."""
     cpu_before = bench.cpu()
+    if bench.census is not None:
+        bench.census.clear()
     accepted: list[str] = []
     t0 = time.time()
     watch = asyncio.create_task(follow(db, accepted, n, within=max(600.0, n / 5), label=label))
@@ -277,6 +294,9 @@ async def burst(
     s = stamps(docs)
     e2e = len(s.completed_at) / (max(s.completed_at) - t0) if s.completed_at else float("nan")
     cpu_after = bench.cpu()
+    if bench.census is not None:
+        print(f"  database commands per job ({label}):")
+        print("\n".join("    " + line for line in bench.census.lines(n)))
     return Run(
         admit_rate=n / took,
         e2e_rate=e2e,
