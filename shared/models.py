@@ -140,3 +140,30 @@ class SubmitResult(BaseModel):
     id: str
     state: JobState
     duplicate: bool = False
+
+
+MAX_BATCH = 500
+
+
+class SubmissionBatch(BaseModel):
+    """What a client sends to ``POST /v1/jobs/batch``: many jobs for one request's overhead."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    jobs: list[Submission] = Field(min_length=1, max_length=MAX_BATCH)
+
+
+class BatchItem(BaseModel):
+    """One job of a batch, in the order sent: its id and state, or why it was refused."""
+
+    status: int = Field(description="202 admitted, 200 a duplicate of an earlier job, else why refused")
+    id: str | None = None
+    state: JobState | None = None
+    duplicate: bool = False
+    detail: str | None = None
+
+
+class BatchResult(BaseModel):
+    admitted: int
+    refused: int
+    jobs: list[BatchItem]

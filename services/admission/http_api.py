@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from services.admission.admit import Admitter
 from services.admission.auth import Auth, parse_api_keys
+from services.admission.body_limit import BodyLimit
 from services.admission.errors import Rejected
 from services.admission.routes import (
     Context,
@@ -23,11 +22,14 @@ from services.admission.routes import (
 from services.admission.throttling.rates import RateBook
 from shared.metrics import admission as admission_metrics
 from shared.metrics import server as metrics_server
+from shared.models import MAX_BATCH
 from shared.settings import Settings, get_settings
 from shared.store.database import Database
 
 # Bodies larger than the args limit plus room for the other fields are refused before parsing.
 ENVELOPE_BYTES = 64 * 1024
+# A batch may carry many jobs' args, up to this much in all (each job's args keep their own limit).
+BATCH_BODY_BYTES = 32 * 1024 * 1024
 
 
 def create_app(
@@ -44,7 +46,7 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
-        if request.method == "POST" and request.url.path == "/v1/jobs":
+        if request.method == "POST" and request.url.path in ("/v1/jobs", "/v1/jobs/batch"):
             admission_metrics.rejected_unreadable()
         # Names each bad field without echoing its value: a value may be a secret from the args, or
         # something JSON cannot even carry back (NaN), which would turn a 422 into a 500.
@@ -58,14 +60,11 @@ def create_app(
         ]
         return JSONResponse({"detail": detail}, status_code=422)
 
-    @app.middleware("http")
-    async def limit_body(request: Request, call_next: Any) -> Response:
-        length = request.headers.get("content-length")
-        limit = admitter.max_args_bytes + ENVELOPE_BYTES
-        if length is not None and length.isdigit() and int(length) > limit:
-            return JSONResponse({"detail": f"request body is {length} bytes; the limit is {limit}"}, 413)
-        response: Response = await call_next(request)
-        return response
+    def body_limit(path: str) -> int:
+        one = admitter.max_args_bytes + ENVELOPE_BYTES
+        return min(MAX_BATCH * one, BATCH_BODY_BYTES) if path == "/v1/jobs/batch" else one
+
+    app.add_middleware(BodyLimit, limit_for=body_limit)
 
     for module in (jobs, clusters, status, throttles, dead_letters, schedules):
         app.include_router(module.router(ctx))

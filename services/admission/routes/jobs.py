@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import re
 import time
 from typing import Annotated, Any
@@ -14,10 +16,11 @@ from services.admission.errors import Rejected
 from services.admission.job_view import iso, job_view
 from services.admission.routes import Context
 from shared.metrics import runner as runner_metrics
-from shared.models import Submission, SubmitResult
+from shared.models import BatchItem, BatchResult, Submission, SubmissionBatch, SubmitResult
 from shared.states import TERMINAL, JobState
 from shared.store import job_queries, jobs, logs, paging
 
+log = logging.getLogger(__name__)
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
 CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
 MAX_LOG_LINES = 10_000
@@ -45,6 +48,29 @@ def router(ctx: Context) -> APIRouter:
         if result.duplicate:
             response.status_code = 200
         return result
+
+    @api.post("/batch", status_code=202, response_model=BatchResult, dependencies=submit_scope)
+    async def submit_batch(batch: SubmissionBatch, response: Response) -> BatchResult:
+        """Up to 500 jobs in one request, each admitted on its own as by ``POST /v1/jobs``: 202 when
+        every one was admitted (or was a duplicate), 207 when some were refused; each item says."""
+        items = list(await asyncio.gather(*(admit_one(sub) for sub in batch.jobs)))
+        refused = sum(1 for item in items if item.status >= 300)
+        if refused:
+            response.status_code = 207
+        return BatchResult(admitted=len(items) - refused, refused=refused, jobs=items)
+
+    async def admit_one(sub: Submission) -> BatchItem:
+        try:
+            result = await ctx.admitter.admit(sub)
+        except Rejected as exc:
+            return BatchItem(status=exc.status, detail=exc.message)
+        except Exception as exc:
+            # Broker or database trouble with this job: the others stand; the caller retries this
+            # one (with an idempotency key, a retry that did go through comes back a duplicate).
+            log.warning("admitting a job of a batch failed: %r", exc)
+            return BatchItem(status=503, detail=f"not admitted, retry it: {type(exc).__name__}")
+        status = 200 if result.duplicate else 202
+        return BatchItem(status=status, id=result.id, state=result.state, duplicate=result.duplicate)
 
     @api.get("", dependencies=read_scope)
     async def list_jobs(
