@@ -13,6 +13,7 @@ import httpx
 
 from shared.settings import Settings
 from shared.store.database import Database, Doc
+from tests.bench.http_load import Connection
 from tests.bench.wire_census import Census
 from tests.support.stack import Service, Stack
 
@@ -61,6 +62,20 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+def rabbitmq_pid() -> int | None:
+    """The local RabbitMQ node (its Erlang VM), when the broker runs on this machine."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if argv and argv[0].endswith(b"beam.smp") and any(b"rabbit" in a for a in argv):
+            return int(entry.name)
+    return None
+
+
 def embedded_mongo_pid(mongo_url: str) -> int | None:
     """The nx-27017 serving ``mongo_url`` when it runs on this machine (to profile and measure it)."""
     port = mongo_url.rstrip("/").rsplit(":", 1)[-1].split("/")[0]
@@ -79,7 +94,7 @@ def embedded_mongo_pid(mongo_url: str) -> int | None:
 
 @dataclass
 class Bench:
-    """One stack under measurement: one admission, one dispatcher and a runner with 32 slots
+    """One stack under measurement: one admission, one dispatcher and a runner with 128 slots
     (LANEYARD_BENCH_SLOTS) and 16 cores' worth of capacity to offer, so no-op jobs never wait for
     capacity that a real machine would not have."""
 
@@ -90,7 +105,8 @@ class Bench:
 
     def watched(self) -> list[Proc]:
         live = [Proc(s.name, s.proc.pid) for s in self.services if s.proc is not None]
-        return live + self.procs
+        # The submitting clients and the progress watcher share this process: it needs CPU too.
+        return live + self.procs + [Proc("bench", os.getpid())]
 
     def rss_mib(self) -> dict[str, float]:
         return {p.name: status_kib(p.pid) / 1024 for p in self.watched()}
@@ -112,7 +128,7 @@ async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
             return {}
         return {"LANEYARD_MONGO_URL": f"mongodb://127.0.0.1:{await census.listen(name)}/"}
 
-    slots = os.environ.get("LANEYARD_BENCH_SLOTS", "32")
+    slots = os.environ.get("LANEYARD_BENCH_SLOTS", "128")
     services = [
         stack.add("admission", **await mongo("admission")),
         stack.add("dispatcher", **await mongo("dispatcher")),
@@ -121,6 +137,8 @@ async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
     b = Bench(stack, services, census=census)
     if (pid := embedded_mongo_pid(settings.mongo_url)) is not None:
         b.procs.append(Proc("nx-27017", pid))
+    if (pid := rabbitmq_pid()) is not None:
+        b.procs.append(Proc("rabbitmq", pid))
     try:
         await asyncio.to_thread(stack.wait_ready)
     except BaseException:
@@ -130,27 +148,41 @@ async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
 
 
 async def submit_all(
-    url: str, bodies: list[dict[str, object]], accepted: list[str] | None = None, clients: int = 32
+    url: str,
+    bodies: list[dict[str, object]],
+    accepted: list[str] | None = None,
+    clients: int = 32,
+    batch: int = 1,
 ) -> tuple[list[str], float]:
-    """Submits every body over HTTP with ``clients`` concurrent keep-alive clients. Ids are appended
-    to ``accepted`` as they come back, so progress can be followed while submitting."""
+    """Submits every body over HTTP with ``clients`` concurrent keep-alive connections, one job per
+    request (``POST /v1/jobs``) or ``batch`` per request (``POST /v1/jobs/batch``). Ids are
+    appended to ``accepted`` as they come back, so progress can be followed while submitting."""
     ids: list[str] = [""] * len(bodies)
     accepted = accepted if accepted is not None else []
     next_index = 0
     started = time.monotonic()
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
 
-    async def client_loop(client: httpx.AsyncClient) -> None:
+    async def client_loop() -> None:
         nonlocal next_index
-        while next_index < len(bodies):
-            i, next_index = next_index, next_index + 1
-            reply = await client.post("/v1/jobs", json=bodies[i])
-            assert reply.status_code == 202, reply.text
-            ids[i] = str(reply.json()["id"])
-            accepted.append(ids[i])
+        conn = Connection(url)
+        try:
+            while next_index < len(bodies):
+                first = next_index
+                next_index = min(len(bodies), first + batch)
+                if batch == 1:
+                    reply = await conn.post("/v1/jobs", bodies[first])
+                    assert reply.status == 202, reply.body
+                    got = [str(reply.json()["id"])]
+                else:
+                    reply = await conn.post("/v1/jobs/batch", {"jobs": bodies[first:next_index]})
+                    assert reply.status == 202, reply.body
+                    got = [str(r["id"]) for r in reply.json()["jobs"]]
+                ids[first : first + len(got)] = got
+                accepted.extend(got)
+        finally:
+            await conn.close()
 
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
-        await asyncio.gather(*(client_loop(client) for _ in range(clients)))
+    await asyncio.gather(*(client_loop() for _ in range(clients)))
     return ids, time.monotonic() - started
 
 
@@ -244,6 +276,8 @@ class Stamps:
     completed_at: list[float]
     submit_to_start: list[float]  # RUNNING - IN_QUEUE, first attempt
     dispatch: list[float]  # WAITING - IN_QUEUE, first attempt
+    handover: list[float] = field(default_factory=list)  # RUNNING - WAITING: forward, claim by a runner
+    finish: list[float] = field(default_factory=list)  # COMPLETED - RUNNING: the task and its final write
 
 
 def stamps(docs: dict[str, Doc]) -> Stamps:
@@ -257,6 +291,10 @@ def stamps(docs: dict[str, Doc]) -> Stamps:
             s.submit_to_start.append(float(first["RUNNING"]) - float(first["IN_QUEUE"]))
         if "WAITING" in first and "IN_QUEUE" in first:
             s.dispatch.append(float(first["WAITING"]) - float(first["IN_QUEUE"]))
+        if "RUNNING" in first and "WAITING" in first:
+            s.handover.append(float(first["RUNNING"]) - float(first["WAITING"]))
+        if "COMPLETED" in first and "RUNNING" in first:
+            s.finish.append(float(first["COMPLETED"]) - float(first["RUNNING"]))
     return s
 
 
@@ -279,21 +317,26 @@ async def burst(
     body: dict[str, object],
     n: int,
     label: str,
+    batch: int = 1,
 ) -> Run:
-    """Submits ``n`` copies of ``body`` as fast as 32 clients can and waits for all of them."""
+    """Submits ``n`` copies of ``body`` as fast as 32 clients can (``batch`` jobs per request) and
+    waits for all of them."""
     cpu_before = bench.cpu()
     if bench.census is not None:
         bench.census.clear()
     accepted: list[str] = []
     t0 = time.time()
     watch = asyncio.create_task(follow(db, accepted, n, within=max(600.0, n / 5), label=label))
-    _, took = await submit_all(bench.stack.url, [dict(body) for _ in range(n)], accepted)
+    _, took = await submit_all(bench.stack.url, [dict(body) for _ in range(n)], accepted, batch=batch)
     finished = await watch
     wall = time.time() - t0
     docs = await read_docs(db, finished)
     s = stamps(docs)
     e2e = len(s.completed_at) / (max(s.completed_at) - t0) if s.completed_at else float("nan")
     cpu_after = bench.cpu()
+    phases = {"queued": s.dispatch, "handover": s.handover, "finish": s.finish}
+    medians = ", ".join(f"{k} {1000 * percentile(v, 50):.1f}" for k, v in phases.items())
+    print(f"  phase medians ms: {medians}")
     if bench.census is not None:
         print(f"  database commands per job ({label}):")
         print("\n".join("    " + line for line in bench.census.lines(n)))

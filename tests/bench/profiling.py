@@ -41,6 +41,8 @@ def start_spies(exe: str, bench: Bench, out: Path, tag: str) -> tuple[Spies, lis
     spies: Spies = []
     files: list[Path] = []
     for proc in bench.watched():
+        if proc.name == "rabbitmq":
+            continue  # an Erlang VM: py-spy cannot read it
         raw = out / f"{tag}-{proc.name}.txt"
         files.append(raw)
         argv = [exe, "record", "--pid", str(proc.pid), "--rate", str(RATE), "--nonblocking"]

@@ -1,6 +1,7 @@
 """`make bench`: Laneyard's throughput and memory on the embedded default, against a raw baseline.
 
-For no-op jobs and 10 ms sleep jobs, at each size in LANEYARD_BENCH_SIZES (default 1000,50000):
+For no-op jobs (one per request, and in batches of 100 through
+`POST /v1/jobs/batch`) and 10 ms sleep jobs, at each size in LANEYARD_BENCH_SIZES (default 1000,50000):
 admission rate over HTTP (32 keep-alive clients), end-to-end jobs per second (first submission to
 last COMPLETED stamp), submit-to-start latency p50/p95/p99 (RUNNING minus IN_QUEUE stamp), and
 each process's RSS at the end of the run and CPU during it (% of one core). Then the same number
@@ -25,8 +26,9 @@ from tests.bench.report import REPORT, ms
 
 pytestmark = [pytest.mark.bench, pytest.mark.timeout(7200)]
 
-WORKLOADS = {"no-op": NOOP, "sleep 10 ms": SLEEP_10MS}
-THROUGHPUT = "Throughput: 1 admission, 1 dispatcher, 1 runner (32 slots), 32 HTTP clients"
+# name -> (job body, jobs per HTTP request)
+WORKLOADS = {"no-op": (NOOP, 1), "no-op, batches of 100": (NOOP, 100), "sleep 10 ms": (SLEEP_10MS, 1)}
+THROUGHPUT = "Throughput: 1 admission, 1 dispatcher, 1 runner (128 slots), 32 HTTP clients"
 BASELINE = "Raw baseline: one hop of plain aio-pika (persistent, confirms, manual acks), same broker"
 
 
@@ -58,13 +60,13 @@ async def test_throughput_and_memory(settings: Settings, tmp_path: Path, db: Dat
     profile_dir = profiling.directory()
     try:
         _, _ = await submit_all(bench.stack.url, [dict(NOOP) for _ in range(50)])  # warm up
-        for name, body in WORKLOADS.items():
+        for name, (body, batch) in WORKLOADS.items():
             for n in sizes():
                 label = f"{name} {n}"
                 print(f"\n{label}: submitting", flush=True)
                 profile = profile_dir if (name, n) == ("no-op", sizes()[0]) else None
                 async with profiling.profiled(bench, profile, label.replace(" ", "-")) as files:
-                    run = await burst(bench, db, body, n, label)
+                    run = await burst(bench, db, body, n, label, batch)
                 e2e[(name, n)] = run.e2e_rate
                 REPORT.add(THROUGHPUT, row(name, n, run))
                 print("  " + ", ".join(f"{k} {v}" for k, v in row(name, n, run).items()), flush=True)
@@ -87,6 +89,7 @@ async def test_throughput_and_memory(settings: Settings, tmp_path: Path, db: Dat
                 "raw one hop /s": f"{rate:,.0f}",
                 "Laneyard no-op e2e /s": f"{e2e[('no-op', n)]:,.1f}",
                 "Laneyard / raw": f"{e2e[('no-op', n)] / rate:.1%}",
+                "batched no-op / raw": f"{e2e[('no-op, batches of 100', n)] / rate:.1%}",
                 "10 ms sleep e2e / raw": f"{e2e[('sleep 10 ms', n)] / rate:.1%}",
             },
         )
