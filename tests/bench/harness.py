@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,8 +63,8 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
-def rabbitmq_pid() -> int | None:
-    """The local RabbitMQ node (its Erlang VM), when the broker runs on this machine."""
+def find_process(wanted: Callable[[list[bytes]], bool]) -> int | None:
+    """The first process on this machine whose command line ``wanted`` accepts."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -71,25 +72,27 @@ def rabbitmq_pid() -> int | None:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if argv and argv[0].endswith(b"beam.smp") and any(b"rabbit" in a for a in argv):
+        if wanted(argv):
             return int(entry.name)
     return None
 
 
+def rabbitmq_pid() -> int | None:
+    """The local RabbitMQ node (its Erlang VM), when the broker runs on this machine."""
+    return find_process(lambda argv: argv[0].endswith(b"beam.smp") and any(b"rabbit" in a for a in argv))
+
+
 def embedded_mongo_pid(mongo_url: str) -> int | None:
     """The nx-27017 serving ``mongo_url`` when it runs on this machine (to profile and measure it)."""
-    port = mongo_url.rstrip("/").rsplit(":", 1)[-1].split("/")[0]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(a.endswith(b"nx-27017") for a in argv) and b"--port" in argv:
-            if argv[argv.index(b"--port") + 1].decode() == port:
-                return int(entry.name)
-    return None
+    port = mongo_url.rstrip("/").rsplit(":", 1)[-1].split("/")[0].encode()
+
+    def serves(argv: list[bytes]) -> bool:
+        if not any(a.endswith(b"nx-27017") for a in argv) or b"--port" not in argv:
+            return False
+        at = argv.index(b"--port") + 1
+        return at < len(argv) and argv[at] == port
+
+    return find_process(serves)
 
 
 @dataclass
