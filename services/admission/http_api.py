@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pymongo.errors import ConnectionFailure
 
 from services.admission.admit import Admitter
 from services.admission.auth import Auth, parse_api_keys
@@ -20,11 +24,19 @@ from services.admission.routes import (
     throttles,
 )
 from services.admission.throttling.rates import RateBook
+from shared.amqp.bus import Unroutable
 from shared.metrics import admission as admission_metrics
 from shared.metrics import server as metrics_server
 from shared.models import MAX_BATCH
 from shared.settings import Settings, get_settings
 from shared.store.database import Database
+
+log = logging.getLogger(__name__)
+
+# Errors that mean a backing service is away rather than that the request is wrong: answered 503.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    AMQPError, ChannelInvalidStateError, Unroutable, ConnectionFailure, TimeoutError,
+)  # fmt: skip
 
 # Bodies larger than the args limit plus room for the other fields are refused before parsing.
 ENVELOPE_BYTES = 64 * 1024
@@ -43,6 +55,19 @@ def create_app(
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    async def unavailable(request: Request, exc: Exception) -> JSONResponse:
+        # The broker or the database is away (a restart, a network blip): nothing was admitted for
+        # certain, and a retry soon is the right move; a 500 would say the request was at fault.
+        log.warning("%s %s: service unavailable: %r", request.method, request.url.path, exc)
+        return JSONResponse(
+            {"detail": f"the message broker or the database is unavailable ({type(exc).__name__}); retry"},
+            status_code=503,
+            headers={"Retry-After": "1"},
+        )
+
+    for kind in UNAVAILABLE:
+        app.add_exception_handler(kind, unavailable)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -53,7 +53,7 @@ class Bus:
         )
         channel = await self._connection.channel(publisher_confirms=True)
         self._channels.append(channel)
-        self._topology = Topology(channel, self.names, self.ladder)
+        self._topology = Topology(channel, self.names, self.ladder, self.settings.network_timeout)
         await asyncio.wait_for(self._topology.declare_core(), timeout)
 
     async def consumer_channel(self, prefetch: int) -> tuple[AbstractChannel, Topology]:
@@ -61,7 +61,7 @@ class Bus:
         channel = await self.connection.channel()
         self._channels.append(channel)
         await channel.set_qos(prefetch_count=prefetch)
-        return channel, Topology(channel, self.names, self.ladder)
+        return channel, Topology(channel, self.names, self.ladder, self.settings.network_timeout)
 
     def broken(self) -> bool:
         """Whether the connection or a channel this bus opened is closed. Normal while the robust
@@ -91,8 +91,10 @@ class Bus:
             message = aio_pika.Message(body, content_type="application/json", headers=headers or {})
         else:
             message = persistent(body, headers=headers or {}, priority=priority, message_id=message_id)
-        confirm = await exchange.publish(
-            message, routing_key, mandatory=not transient, timeout=self.settings.network_timeout
+        timeout = self.settings.network_timeout
+        # wait_for as well: the robust exchange first waits, unbounded, for a lost connection to return.
+        confirm = await asyncio.wait_for(
+            exchange.publish(message, routing_key, mandatory=not transient, timeout=timeout), timeout
         )
         if not isinstance(confirm, Basic.Ack):
             # aio-pika hands back an unroutable message (Basic.Return) or a nack instead of raising;

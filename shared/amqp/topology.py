@@ -12,11 +12,16 @@ same TTL, so messages expire in arrival order and none waits behind a longer one
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractQueue, ExchangeType
 from pamqp.common import FieldTable
+
+T = TypeVar("T")
 
 MAX_PRIORITY = 10  # priorities 0-9; RabbitMQ keeps one internal sub-queue per level
 
@@ -98,15 +103,21 @@ class Topology:
     channel: AbstractChannel
     names: Names
     ladder: list[int]
+    # Every declaration is bounded: aio-pika's robust channel first waits, without a limit, for its
+    # connection to be back, which during a broker restart (or after a close) may never happen.
+    timeout: float = 10.0
     _exchanges: dict[str, AbstractExchange] = field(default_factory=dict)
     _queues: dict[str, AbstractQueue] = field(default_factory=dict)
 
     async def exchange(self, name: str, kind: ExchangeType) -> AbstractExchange:
         ex = self._exchanges.get(name)
         if ex is None:
-            ex = await self.channel.declare_exchange(name, kind, durable=True)
+            ex = await self._bounded(self.channel.declare_exchange(name, kind, durable=True))
             self._exchanges[name] = ex
         return ex
+
+    async def _bounded(self, step: Awaitable[T]) -> T:
+        return await asyncio.wait_for(step, self.timeout)
 
     async def declare_core(self) -> None:
         n = self.names
@@ -119,15 +130,15 @@ class Topology:
         await self.exchange(n.control_exchange, ExchangeType.FANOUT)
 
         q = await self._queue(n.submit_queue, {"x-dead-letter-exchange": n.dead_exchange})
-        await q.bind(submit)
+        await self._bounded(q.bind(submit))
         dq = await self._queue(n.dead_queue, {})
-        await dq.bind(dead)
+        await self._bounded(dq.bind(dead))
         for ms in self.ladder:
             dl = await self._queue(
                 n.delay_queue(ms),
                 {"x-message-ttl": ms, "x-dead-letter-exchange": n.lanes_exchange},
             )
-            await dl.bind(delay, arguments={"x-match": "all", "delay-ms": ms})
+            await self._bounded(dl.bind(delay, arguments={"x-match": "all", "delay-ms": ms}))
 
     async def lane_queue(self, lane: str, cluster: str) -> AbstractQueue:
         n = self.names
@@ -135,9 +146,8 @@ class Topology:
         q = self._queues.get(name)
         if q is None:
             q = await self._queue(name, {"x-max-priority": MAX_PRIORITY})
-            await q.bind(
-                await self.exchange(n.lanes_exchange, ExchangeType.DIRECT), n.lane_key(lane, cluster)
-            )
+            lanes = await self.exchange(n.lanes_exchange, ExchangeType.DIRECT)
+            await self._bounded(q.bind(lanes, n.lane_key(lane, cluster)))
         return q
 
     async def cluster_queue(self, slug: str) -> AbstractQueue:
@@ -146,17 +156,18 @@ class Topology:
         q = self._queues.get(name)
         if q is None:
             q = await self._queue(name, {"x-max-priority": MAX_PRIORITY})
-            await q.bind(await self.exchange(n.clusters_exchange, ExchangeType.DIRECT), slug)
+            clusters = await self.exchange(n.clusters_exchange, ExchangeType.DIRECT)
+            await self._bounded(q.bind(clusters, slug))
         return q
 
     async def listener_queue(self, exchange_name: str) -> AbstractQueue:
         """An exclusive, server-named queue on a fanout exchange: one per listening process."""
-        q = await self.channel.declare_queue(exclusive=True, auto_delete=True)
-        await q.bind(await self.exchange(exchange_name, ExchangeType.FANOUT))
+        q = await self._bounded(self.channel.declare_queue(exclusive=True, auto_delete=True))
+        await self._bounded(q.bind(await self.exchange(exchange_name, ExchangeType.FANOUT)))
         return q
 
     async def _queue(self, name: str, arguments: FieldTable) -> AbstractQueue:
-        q = await self.channel.declare_queue(name, durable=True, arguments=arguments)
+        q = await self._bounded(self.channel.declare_queue(name, durable=True, arguments=arguments))
         self._queues[name] = q
         return q
 
