@@ -10,8 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from shared.settings import Settings
 from shared.store.database import Database, Doc
 from tests.bench.http_load import Connection
@@ -190,19 +188,36 @@ async def submit_all(
 
 
 async def submit_paced(url: str, bodies: list[dict[str, object]], rate: float) -> list[str]:
-    """Submits at ``rate`` per second on a schedule, each on its own (for latency at a given load)."""
+    """Submits at ``rate`` per second on a schedule, each on its own (for latency at a given load):
+    a request whose time has come takes an idle keep-alive connection, or opens one."""
     started = time.monotonic()
-    async with httpx.AsyncClient(base_url=url, timeout=60) as client:
-        pending: list[asyncio.Task[httpx.Response]] = []
+    idle: list[Connection] = []
+    opened: list[Connection] = []
+
+    async def one(body: dict[str, object]) -> str:
+        if idle:
+            conn = idle.pop()
+        else:
+            conn = Connection(url)
+            opened.append(conn)
+        try:
+            reply = await conn.post("/v1/jobs", body)
+        finally:
+            idle.append(conn)
+        assert reply.status == 202, reply.body
+        return str(reply.json()["id"])
+
+    pending: list[asyncio.Task[str]] = []
+    try:
         for i, body in enumerate(bodies):
             delay = started + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            pending.append(asyncio.create_task(client.post("/v1/jobs", json=body)))
-        replies = await asyncio.gather(*pending)
-    for reply in replies:
-        assert reply.status_code == 202, reply.text
-    return [str(r.json()["id"]) for r in replies]
+            pending.append(asyncio.create_task(one(body)))
+        return list(await asyncio.gather(*pending))
+    finally:
+        for conn in opened:
+            await conn.close()
 
 
 async def follow(
