@@ -16,7 +16,7 @@ from services.admission.errors import Rejected
 from services.admission.job_view import iso, job_view
 from services.admission.routes import Context
 from shared.metrics import runner as runner_metrics
-from shared.models import BatchItem, BatchResult, Submission, SubmissionBatch, SubmitResult
+from shared.models import MAX_BATCH, BatchItem, BatchResult, Submission, SubmissionBatch, SubmitResult
 from shared.states import TERMINAL, JobState
 from shared.store import job_queries, jobs, logs, paging
 
@@ -59,9 +59,14 @@ def router(ctx: Context) -> APIRouter:
             response.status_code = 207
         return BatchResult(admitted=len(items) - refused, refused=refused, jobs=items)
 
+    # Jobs of batches being admitted at once, across all requests: many large batches arriving
+    # together queue here instead of holding thousands of publishes and writes in memory.
+    admitting = asyncio.Semaphore(MAX_BATCH)
+
     async def admit_one(sub: Submission) -> BatchItem:
         try:
-            result = await ctx.admitter.admit(sub)
+            async with admitting:
+                result = await ctx.admitter.admit(sub)
         except Rejected as exc:
             return BatchItem(status=exc.status, detail=exc.message)
         except Exception as exc:
