@@ -2,6 +2,16 @@
 
 from __future__ import annotations
 
+from aiormq.exceptions import AMQPError, ChannelInvalidStateError
+from pymongo.errors import ConnectionFailure
+
+from shared.amqp.bus import Unroutable
+
+# Errors that mean a backing service is away rather than that the request is wrong: answered 503.
+UNAVAILABLE: tuple[type[Exception], ...] = (
+    AMQPError, ChannelInvalidStateError, Unroutable, ConnectionFailure, TimeoutError,
+)  # fmt: skip
+
 
 class Rejected(Exception):
     def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import logging
 
-from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pymongo.errors import ConnectionFailure
 
 from services.admission.admit import Admitter
 from services.admission.auth import Auth, parse_api_keys
 from services.admission.body_limit import BodyLimit
-from services.admission.errors import Rejected
+from services.admission.errors import UNAVAILABLE, Rejected
 from services.admission.routes import (
     Context,
     clusters,
@@ -24,7 +22,6 @@ from services.admission.routes import (
     throttles,
 )
 from services.admission.throttling.rates import RateBook
-from shared.amqp.bus import Unroutable
 from shared.metrics import admission as admission_metrics
 from shared.metrics import server as metrics_server
 from shared.models import MAX_BATCH
@@ -32,11 +29,6 @@ from shared.settings import Settings, get_settings
 from shared.store.database import Database
 
 log = logging.getLogger(__name__)
-
-# Errors that mean a backing service is away rather than that the request is wrong: answered 503.
-UNAVAILABLE: tuple[type[Exception], ...] = (
-    AMQPError, ChannelInvalidStateError, Unroutable, ConnectionFailure, TimeoutError,
-)  # fmt: skip
 
 # Bodies larger than the args limit plus room for the other fields are refused before parsing.
 ENVELOPE_BYTES = 64 * 1024

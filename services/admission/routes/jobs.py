@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from aio_pika.abc import ExchangeType
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.admission.errors import Rejected
+from services.admission.errors import UNAVAILABLE, Rejected
 from services.admission.job_view import iso, job_view
 from services.admission.routes import Context
 from shared.metrics import runner as runner_metrics
@@ -72,7 +72,8 @@ def router(ctx: Context) -> APIRouter:
         except Exception as exc:
             # Broker or database trouble with this job: the others stand; the caller retries this
             # one (with an idempotency key, a retry that did go through comes back a duplicate).
-            log.warning("admitting a job of a batch failed: %r", exc)
+            bug = not isinstance(exc, UNAVAILABLE)  # then the traceback is worth having
+            log.warning("admitting a job of a batch failed: %r", exc, exc_info=bug)
             return BatchItem(status=503, detail=f"not admitted, retry it: {type(exc).__name__}")
         status = 200 if result.duplicate else 202
         return BatchItem(status=status, id=result.id, state=result.state, duplicate=result.duplicate)
