@@ -119,6 +119,8 @@ class Worker:
         self.ledger.see(job.id)
         task = self.registry.get(job.task)
         if task is None:
+            if await self._kept_for_takeover(job, message):
+                return
             reason = f"task {job.task!r} is not registered on runner {self.id}"
             await self._dead_letter(message, job, reason)
             return
@@ -304,6 +306,8 @@ class Worker:
 
     async def _send_back(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
         """No room here after all: back to the lane, where the dispatcher will place it again."""
+        if await self._kept_for_takeover(job, message):
+            return
         runner_metrics.JOBS_SENT_BACK.labels(job.cluster).inc()
         await self.bus.delayed(job, self.settings.delay_min_ms)
         await jobs.transition(
@@ -311,6 +315,20 @@ class Worker:
             attempt=job.attempt, where={"attempt": job.attempt},
         )  # fmt: skip
         await message.ack()
+
+    async def _kept_for_takeover(self, job: JobMessage, message: AbstractIncomingMessage) -> bool:
+        """Puts back a copy this runner cannot run of a job RUNNING elsewhere; True if it did.
+
+        The job's runner may be lost, and then this copy is all that is left of it: sent back to
+        the lane the dispatcher drops it as stale, dead-lettered it is gone, and the job stays
+        RUNNING under a dead runner (the chaos run lost a job so). In the cluster queue it waits
+        for a runner that can take it over."""
+        doc = await jobs.get(self.db, job.id)
+        if doc is None or doc["state"] != JobState.RUNNING or doc.get("awaiting_subtasks"):
+            return False
+        await asyncio.sleep(self.settings.heartbeat_seconds / 2)  # not a hot loop between runners
+        await message.nack(requeue=True)
+        return True
 
     async def _dead_letter(
         self, message: AbstractIncomingMessage, job: JobMessage | None, reason: str

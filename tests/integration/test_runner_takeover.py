@@ -4,6 +4,7 @@ when the cancel request arrives while the job is being marked RUNNING."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +20,7 @@ from shared.settings import Settings
 from shared.store import jobs
 from shared.store.database import Database
 from shared.tiers import Tier
+from tests.integration.test_admission_app import message_count
 from tests.support.waiting import wait_terminal
 
 registry = Registry()
@@ -122,3 +124,23 @@ async def test_a_cancel_that_comes_while_the_job_is_marked_running_stops_it(
     assert (docs["racing"]["state"], docs["racing"]["reason"]) == ("CANCELLED", "cancelled on request")
     assert "RUNNING" in docs["racing"]["timeline"]["1"]
     assert ran == [] and worker.starting == {} and worker.active == {}
+
+
+async def test_a_full_runner_keeps_a_lost_runners_job_in_the_cluster_queue(
+    settings: Settings, bus: Bus, db: Database, worker_cls: list[Worker]
+) -> None:
+    # The 10,000-job chaos run lost a job so: its runner was killed, the redelivered copy went to
+    # a runner without room, which sent it back to its lane, where the dispatcher dropped it as
+    # stale (the job was RUNNING). The job stayed RUNNING under a dead runner for good.
+    worker = await start(Worker, settings, bus, db, worker_cls)
+    big = message("no-room-here").model_copy(update={"tier": Tier.XHUGE})
+    assert not worker.ledger.fits(big.tier)
+    await held_by_a_lost_runner(db, big, attempt=1)
+    await bus.to_cluster(big)
+    await asyncio.sleep(2 * settings.delay_min_ms / 1000 + 1.0)
+    assert await message_count(settings, bus.names.lane_queue("main", "default")) in (None, 0)
+    await worker.stop_consuming()
+    await asyncio.sleep(settings.heartbeat_seconds)  # its copy, nacked back to the queue
+    assert await message_count(settings, bus.names.cluster_queue("default")) == 1
+    doc = await jobs.get(db, "no-room-here")
+    assert doc is not None and (doc["state"], doc["runner"]) == ("RUNNING", "ghost")
