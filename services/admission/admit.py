@@ -82,8 +82,10 @@ class Admitter:
             # A naive start_at near year 1 or 9999 has no epoch time in the local zone.
             raise Rejected(422, f"start_at {sub.start_at} cannot be used: {exc}") from exc
         if sub.idempotency_key is not None:
-            owner = await idempotency.claim(self.db, sub.idempotency_key, job_id)
-            if owner != job_id:
+            owner, mine = await idempotency.claim(self.db, sub.idempotency_key, job_id)
+            if mine and owner != job_id:
+                job.id = job_id = owner  # a stale claim taken over keeps its job id
+            elif not mine:
                 doc = await self._recorded(owner)
                 if doc is None:
                     # The first submission has not published and recorded its job (yet): answering

@@ -18,12 +18,17 @@ from shared.store.database import Database
 STALE_CLAIM_SECONDS = 30.0
 
 
-async def claim(db: Database, key: str, job_id: str) -> str:
-    """Returns the job id that owns the key: ``job_id`` if this call claimed it."""
+async def claim(db: Database, key: str, job_id: str) -> tuple[str, bool]:
+    """The job id that owns the key, and whether this call holds the key (and must submit it).
+
+    A fresh claim owns the key with ``job_id``. A stale claim is taken over with the job id it
+    already had: its submission may have published the job before its admission died (the job
+    then exists as a message only, and the dispatcher records it when it gets there), and a new
+    id would make that one job two. Under the same id both are one job, run once."""
     col = db["idempotency"]
     try:
         await col.insert_one({"_id": key, "job_id": job_id, "at": time.time()})
-        return job_id
+        return job_id, True
     except DuplicateKeyError:
         pass
     existing = await col.find_one({"_id": key})
@@ -31,15 +36,15 @@ async def claim(db: Database, key: str, job_id: str) -> str:
         return await claim(db, key, job_id)
     owner = str(existing["job_id"])
     if await db["jobs"].find_one({"_id": owner}, projection={"_id": True}) is not None:
-        return owner
+        return owner, False
     if time.time() - float(existing["at"]) < STALE_CLAIM_SECONDS:
-        return owner
+        return owner, False
     taken = await col.find_one_and_update(
-        {"_id": key, "job_id": owner},
-        {"$set": {"job_id": job_id, "at": time.time()}},
+        {"_id": key, "job_id": owner, "at": existing["at"]},
+        {"$set": {"at": time.time()}},
         return_document=ReturnDocument.AFTER,
     )
-    return job_id if taken is not None else await claim(db, key, job_id)
+    return (owner, True) if taken is not None else await claim(db, key, job_id)
 
 
 async def release(db: Database, key: str, job_id: str) -> None:

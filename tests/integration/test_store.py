@@ -73,5 +73,17 @@ async def test_log_chunks_read_back_in_order(db: Database) -> None:
 
 
 async def test_idempotency_claim_race_has_one_winner(db: Database) -> None:
-    owners = await asyncio.gather(*(idempotency.claim(db, "key-1", f"job-{i}") for i in range(8)))
-    assert len(set(owners)) == 1
+    claims = await asyncio.gather(*(idempotency.claim(db, "key-1", f"job-{i}") for i in range(8)))
+    assert len({owner for owner, _ in claims}) == 1
+    assert sum(mine for _, mine in claims) == 1
+
+
+async def test_a_stale_claim_is_taken_over_once_and_keeps_its_job_id(db: Database) -> None:
+    # The chaos run made two jobs for one key: the first submission published, its admission
+    # died before recording the job, and the retry took the stale claim over with a new id.
+    assert await idempotency.claim(db, "key-2", "first") == ("first", True)
+    assert await idempotency.claim(db, "key-2", "retry") == ("first", False)
+    await db["idempotency"].update_one({"_id": "key-2"}, {"$set": {"at": 0.0}})  # gone stale
+    claims = await asyncio.gather(*(idempotency.claim(db, "key-2", f"retry-{i}") for i in range(4)))
+    assert {owner for owner, _ in claims} == {"first"}
+    assert sum(mine for _, mine in claims) == 1
