@@ -34,8 +34,8 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from shared.embedded.mongo import free_port, port_open  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from laneyard.shared.embedded.mongo import free_port, port_open  # noqa: E402
+from laneyard.shared.settings import Settings  # noqa: E402
 from tests.support import services  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 

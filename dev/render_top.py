@@ -32,12 +32,12 @@ from rich.console import Console
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from services.cli import top  # noqa: E402
-from services.cli.api_client import ApiClient  # noqa: E402
-from services.cli.up import ensure_rabbitmq  # noqa: E402
-from shared.amqp.topology import Names  # noqa: E402
-from shared.embedded.mongo import EmbeddedMongo, free_port  # noqa: E402
-from shared.settings import Settings  # noqa: E402
+from laneyard.services.cli import top  # noqa: E402
+from laneyard.services.cli.api_client import ApiClient  # noqa: E402
+from laneyard.services.cli.up import ensure_rabbitmq  # noqa: E402
+from laneyard.shared.amqp.topology import Names  # noqa: E402
+from laneyard.shared.embedded.mongo import EmbeddedMongo, free_port  # noqa: E402
+from laneyard.shared.settings import Settings  # noqa: E402
 from tests.conftest import delete_topology  # noqa: E402
 from tests.support.stack import Stack  # noqa: E402
 

@@ -11,7 +11,7 @@ import logging
 import sys
 import time
 
-from shared.settings import Settings
+from laneyard.shared.settings import Settings
 
 _EXTRA_FIELDS = ("job_id", "runner_id", "lane", "cluster", "task")
 

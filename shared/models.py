@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import time
-import uuid
 from datetime import datetime
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from shared.states import JobState
-from shared.tiers import Tier
+from laneyard.shared.states import JobState
+from laneyard.shared.tiers import Tier
 
 # Lane names and cluster slugs become parts of queue names and routing keys, so they are kept to a
 # character set that is safe there (no dots: the routing key is "<lane>.<cluster>").
@@ -44,10 +43,6 @@ def storable(value: Any, depth: int = 0) -> Any:
 
 LabelValue = Annotated[str, StringConstraints(max_length=256), AfterValidator(storable)]
 Args = Annotated[dict[str, Any], AfterValidator(storable)]
-
-
-def new_job_id() -> str:
-    return uuid.uuid4().hex
 
 
 class Submission(BaseModel):

@@ -6,16 +6,15 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import aio_pika
 import pytest
 
-from shared.amqp.bus import Bus
-from shared.amqp.topology import Names, delay_ladder
-from shared.embedded.mongo import free_port
-from shared.settings import Settings
-from shared.store import clusters
-from shared.store.database import Database, connect, ensure_indexes
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.embedded.mongo import free_port
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import clusters
+from laneyard.shared.store.database import Database, connect, ensure_indexes
 from tests.support import services
+from tests.support.broker import delete_topology
 
 
 @pytest.fixture(scope="session")
@@ -69,34 +68,3 @@ async def bus(settings: Settings) -> AsyncIterator[Bus]:
     yield b
     await b.close()
     await delete_topology(settings)
-
-
-async def delete_topology(settings: Settings, lanes: tuple[tuple[str, str], ...] = ()) -> None:
-    """Removes this test's durable queues and exchanges so the broker does not fill up across runs."""
-    names = Names(settings.prefix)
-    connection = await aio_pika.connect(settings.amqp_url, timeout=settings.network_timeout)
-    try:
-        queues = [names.submit_queue, names.dead_queue, names.cluster_queue("default")]
-        queues += [names.delay_queue(ms) for ms in delay_ladder(settings.delay_min_ms, settings.delay_max_ms)]
-        queues += [
-            names.lane_queue(lane, cluster) for lane in ("main", "logs", "other") for cluster in ("default",)
-        ]
-        queues += [names.lane_queue(lane, cluster) for lane, cluster in lanes]
-        exchanges = [
-            names.submit_exchange, names.lanes_exchange, names.clusters_exchange, names.delay_exchange,
-            names.dead_exchange, names.capacity_exchange, names.control_exchange,
-        ]  # fmt: skip
-        for name in queues:
-            channel = await connection.channel()
-            try:
-                await channel.queue_delete(name)
-            except aio_pika.exceptions.ChannelClosed:
-                pass
-        for name in exchanges:
-            channel = await connection.channel()
-            try:
-                await channel.exchange_delete(name)
-            except aio_pika.exceptions.ChannelClosed:
-                pass
-    finally:
-        await connection.close()

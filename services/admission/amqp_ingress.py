@@ -10,31 +10,20 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import re
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
-from services.admission.admit import Admitter
-from services.admission.errors import Rejected
-from shared.amqp.bus import Bus
-from shared.metrics import admission as admission_metrics
-from shared.models import Submission
-from shared.store import dead_letters
-from shared.store.database import Database
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.admitting.refusal import Refused, invalid_reason
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.ids import JOB_ID
+from laneyard.shared.metrics import admission as admission_metrics
+from laneyard.shared.models import Submission
+from laneyard.shared.store import dead_letters
+from laneyard.shared.store.database import Database
 
 log = logging.getLogger(__name__)
-
-# A publisher may choose the job id by setting the AMQP message_id (so a re-publish is the same job).
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{8,64}$")
-
-
-def validation_reason(exc: ValidationError) -> str:
-    parts = []
-    for err in exc.errors()[:5]:
-        where = ".".join(str(p) for p in err["loc"]) or "body"
-        parts.append(f"{where}: {err['msg']}")
-    return "invalid submission: " + "; ".join(parts)
 
 
 class AmqpIngress:
@@ -62,16 +51,16 @@ class AmqpIngress:
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             reason = f"body is not JSON: {exc}"
         except ValidationError as exc:
-            reason = validation_reason(exc)
+            reason = invalid_reason(exc)
         if sub is None:
             admission_metrics.rejected_unreadable()
-        job_id = message.message_id if message.message_id and _JOB_ID.match(message.message_id) else None
+        job_id = message.message_id if message.message_id and JOB_ID.match(message.message_id) else None
         try:
             if sub is not None:
                 try:
                     await self.admitter.admit(sub, job_id)
-                except Rejected as exc:
-                    if exc.status >= 500:
+                except Refused as exc:
+                    if exc.transient:
                         raise  # not the message's fault: it comes back and is tried again
                     reason = exc.message
             if reason is not None:

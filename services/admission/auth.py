@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from services.admission.errors import Rejected
+from laneyard.services.admission.errors import Rejected
 
 log = logging.getLogger(__name__)
 

@@ -1,11 +1,15 @@
-"""Why a request was refused, with the HTTP status that says so."""
+"""Why a request was refused, with the HTTP status that says so.
+
+A job the core refuses raises ``Refused``, which carries no status: ``Refused.http_status`` maps it.
+"""
 
 from __future__ import annotations
 
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pymongo.errors import ConnectionFailure
 
-from shared.amqp.bus import Unroutable
+from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.amqp.bus import Unroutable
 
 # Errors that mean a backing service is away rather than that the request is wrong: answered 503.
 UNAVAILABLE: tuple[type[Exception], ...] = (
@@ -19,3 +23,9 @@ class Rejected(Exception):
         self.status = status
         self.message = message
         self.headers = headers
+
+
+def retry_after(exc: Refused) -> dict[str, str] | None:
+    if exc.retry_after is None:
+        return None
+    return {"Retry-After": str(max(1, round(exc.retry_after)))}

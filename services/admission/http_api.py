@@ -8,11 +8,10 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.admission.admit import Admitter
-from services.admission.auth import Auth, parse_api_keys
-from services.admission.body_limit import BodyLimit
-from services.admission.errors import UNAVAILABLE, Rejected
-from services.admission.routes import (
+from laneyard.services.admission.auth import Auth, parse_api_keys
+from laneyard.services.admission.body_limit import BodyLimit
+from laneyard.services.admission.errors import UNAVAILABLE, Rejected, retry_after
+from laneyard.services.admission.routes import (
     Context,
     clusters,
     dead_letters,
@@ -21,12 +20,14 @@ from services.admission.routes import (
     status,
     throttles,
 )
-from services.admission.throttling.rates import RateBook
-from shared.metrics import admission as admission_metrics
-from shared.metrics import server as metrics_server
-from shared.models import MAX_BATCH
-from shared.settings import Settings, get_settings
-from shared.store.database import Database
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.metrics import admission as admission_metrics
+from laneyard.shared.metrics import server as metrics_server
+from laneyard.shared.models import MAX_BATCH
+from laneyard.shared.settings import Settings, get_settings
+from laneyard.shared.store.database import Database
+from laneyard.shared.throttling.rates import RateBook
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,10 @@ def create_app(
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(Refused)
+    async def refused(_: Request, exc: Refused) -> JSONResponse:
+        return JSONResponse({"detail": exc.message}, status_code=exc.http_status, headers=retry_after(exc))
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:
         # The broker or the database is away (a restart, a network blip): nothing was admitted for

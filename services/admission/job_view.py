@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from shared.states import JobState
-from shared.store.database import Doc
-from shared.store.subtasks import children_of
+from laneyard.shared.states import JobState
+from laneyard.shared.store.database import Doc
+from laneyard.shared.store.subtasks import children_of
 
 LIFECYCLE = {str(s): i for i, s in enumerate(JobState)}
 

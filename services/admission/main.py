@@ -7,18 +7,18 @@ import logging
 
 import uvicorn
 
-from services.admission.admit import Admitter
-from services.admission.amqp_ingress import AmqpIngress
-from services.admission.auth import Auth, parse_api_keys
-from services.admission.http_api import create_app
-from services.admission.throttling.mover import Movers
-from services.admission.throttling.rates import RateBook
-from shared import log_config
-from shared.amqp import watchdog
-from shared.amqp.bus import Bus
-from shared.settings import Settings
-from shared.store import clusters
-from shared.store.database import connect, ensure_indexes
+from laneyard.services.admission.amqp_ingress import AmqpIngress
+from laneyard.services.admission.auth import Auth, parse_api_keys
+from laneyard.services.admission.http_api import create_app
+from laneyard.services.admission.throttling.mover import Movers
+from laneyard.shared import log_config
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.amqp import watchdog
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import clusters
+from laneyard.shared.store.database import connect, ensure_indexes
+from laneyard.shared.throttling.rates import RateBook
 
 log = logging.getLogger("laneyard.admission")
 

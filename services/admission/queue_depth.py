@@ -10,7 +10,7 @@ import asyncio
 from aio_pika.abc import AbstractChannel
 from aio_pika.exceptions import ChannelClosed
 
-from shared.amqp.bus import Bus
+from laneyard.shared.amqp.bus import Bus
 
 
 async def depths(bus: Bus, names: list[str]) -> dict[str, int | None]:

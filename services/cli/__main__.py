@@ -1,3 +1,3 @@
-from services.cli.main import app
+from laneyard.services.cli.main import app
 
 app()

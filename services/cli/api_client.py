@@ -15,7 +15,7 @@ from typing import Annotated, Any, NoReturn
 import httpx
 import typer
 
-from services.cli.exit_codes import ExitCode, for_status
+from laneyard.services.cli.exit_codes import ExitCode, for_status
 
 DEFAULT_TIMEOUT = 10.0
 

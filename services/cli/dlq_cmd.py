@@ -6,8 +6,8 @@ from typing import Annotated, Any
 
 import typer
 
-from services.cli import render
-from services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
+from laneyard.services.cli import render
+from laneyard.services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
 
 app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay.")
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
-from shared.states import JobState
+from laneyard.shared.states import JobState
 
 
 class ExitCode(IntEnum):

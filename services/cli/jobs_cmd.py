@@ -11,11 +11,11 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from services.cli import render
-from services.cli.api_client import ApiClient, ApiKeyOption, JsonOption, UrlOption, api, fail
-from services.cli.exit_codes import ExitCode, for_state
-from shared.states import TERMINAL, JobState
-from shared.tiers import Tier
+from laneyard.services.cli import render
+from laneyard.services.cli.api_client import ApiClient, ApiKeyOption, JsonOption, UrlOption, api, fail
+from laneyard.services.cli.exit_codes import ExitCode, for_state
+from laneyard.shared.states import TERMINAL, JobState
+from laneyard.shared.tiers import Tier
 
 # Bulk submission and bulk waiting use this many requests at once: enough to hide round trips,
 # few enough not to look like a flood to admission's rate limits.

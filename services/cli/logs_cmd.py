@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from services.cli.api_client import ApiClient, ApiKeyOption, UrlOption, api
-from services.cli.exit_codes import ExitCode
-from shared.states import TERMINAL
+from laneyard.services.cli.api_client import ApiClient, ApiKeyOption, UrlOption, api
+from laneyard.services.cli.exit_codes import ExitCode
+from laneyard.shared.states import TERMINAL
 
 IDLE_POLL = 0.5  # how long a follower waits when a poll brought no line
 PAGE = 1000

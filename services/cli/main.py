@@ -9,8 +9,8 @@ from typing import Annotated
 
 import typer
 
-from services.cli import clusters_cmd, dlq_cmd, exit_codes, jobs_cmd, logs_cmd, status_cmd, top
-from shared.settings import get_settings
+from laneyard.services.cli import clusters_cmd, dlq_cmd, exit_codes, jobs_cmd, logs_cmd, status_cmd, top
+from laneyard.shared.settings import get_settings
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -32,7 +32,7 @@ def admission(
     port: Annotated[int | None, typer.Option(help="HTTP port (LANEYARD_HTTP_PORT)")] = None,
 ) -> None:
     """Run the admission service: HTTP API and AMQP ingress."""
-    from services.admission.main import main
+    from laneyard.services.admission.main import main
 
     settings = get_settings()
     if port is not None:
@@ -43,7 +43,7 @@ def admission(
 @app.command()
 def dispatcher() -> None:
     """Run a dispatcher: capacity-gated dispatch from lanes to clusters."""
-    from services.dispatcher.main import main
+    from laneyard.services.dispatcher.main import main
 
     main(get_settings())
 
@@ -57,7 +57,7 @@ def runner(
     memory: Annotated[int | None, typer.Option(help="memory offered, MiB")] = None,
 ) -> None:
     """Run a runner for one cluster."""
-    from services.runner.main import main
+    from laneyard.services.runner.main import main
 
     update = {
         "runner_cluster": cluster,
@@ -77,7 +77,7 @@ def up(
     data_dir: Annotated[str, typer.Option(help="where the embedded MongoDB keeps its files")] = ".laneyard",
 ) -> None:
     """Start everything locally: embedded MongoDB-wire server, local RabbitMQ, the services. Ctrl-C stops."""
-    from services.cli.up import run_stack
+    from laneyard.services.cli.up import run_stack
 
     raise typer.Exit(run_stack(get_settings(), demo=demo, runners=runners, data_dir=data_dir))
 
@@ -89,7 +89,7 @@ def demo_workload(
     total: Annotated[int, typer.Option(min=0, help="jobs to submit; 0 = until Ctrl-C")] = 0,
 ) -> None:
     """Submit a mix of demo jobs and show them flowing to completion."""
-    from services.cli.demo import run_demo
+    from laneyard.services.cli.demo import run_demo
 
     base = url or os.environ.get("LANEYARD_URL") or f"http://127.0.0.1:{get_settings().http_port}"
     raise typer.Exit(run_demo(base, rate=rate, total=total))

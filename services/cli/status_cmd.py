@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from services.cli import render
-from services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
+from laneyard.services.cli import render
+from laneyard.services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
 
 
 def status(as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:

@@ -22,8 +22,8 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from services.cli import render
-from services.cli.api_client import ApiClient, ApiError, ApiKeyOption, UrlOption, api
+from laneyard.services.cli import render
+from laneyard.services.cli.api_client import ApiClient, ApiError, ApiKeyOption, UrlOption, api
 
 WINDOW = 10.0  # seconds of completions a throughput figure covers
 PAGE = 500  # newest completed jobs read per frame (the API's largest page)

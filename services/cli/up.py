@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from shared.embedded.mongo import EmbeddedMongo, port_open
-from shared.settings import Settings
+from laneyard.shared.embedded.mongo import EmbeddedMongo, port_open
+from laneyard.shared.settings import Settings
 
 RESTART_LIMIT = 5
 
@@ -68,7 +68,7 @@ def run_stack(settings: Settings, *, demo: bool, runners: int, data_dir: str) ->
         mongo = EmbeddedMongo(Path(data_dir).resolve() / "mongo")
         env["LANEYARD_MONGO_URL"] = mongo.start()
         say(f"embedded MongoDB-wire server (nx-27017) at {mongo.url}, data in {mongo.data_dir}")
-    laneyard = [sys.executable, "-m", "services.cli"]
+    laneyard = [sys.executable, "-m", "laneyard.services.cli"]
     children = [
         Child("admission", [*laneyard, "admission"], env),
         Child("dispatcher", [*laneyard, "dispatcher"], env),

@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-from shared.models import CapacityReport
-from shared.tiers import Resources, Tier, request_of
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.tiers import Resources, Tier, request_of
 
 
 class Decision(StrEnum):

@@ -14,20 +14,20 @@ from collections import defaultdict
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
-from services.dispatcher.capacity import ClusterCapacity, Decision
-from services.dispatcher.fairness import over_share, parse_weights
-from services.dispatcher.lane_consumers import LaneConsumers
-from services.dispatcher.queue_age import QueueAges
-from shared.amqp.bus import Bus
-from shared.metrics import dispatch as dispatch_metrics
-from shared.metrics import states as state_metrics
-from shared.models import JobMessage
-from shared.settings import Settings
-from shared.states import JobState
-from shared.store import dead_letters, jobs, unserved
-from shared.store.database import Database
-from shared.store.job_writes import JobWrites
-from shared.store.leases import Lease
+from laneyard.services.dispatcher.capacity import ClusterCapacity, Decision
+from laneyard.services.dispatcher.fairness import over_share, parse_weights
+from laneyard.services.dispatcher.lane_consumers import LaneConsumers
+from laneyard.services.dispatcher.queue_age import QueueAges
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.metrics import dispatch as dispatch_metrics
+from laneyard.shared.metrics import states as state_metrics
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import JobState
+from laneyard.shared.store import dead_letters, jobs, unserved
+from laneyard.shared.store.database import Database
+from laneyard.shared.store.job_writes import JobWrites
+from laneyard.shared.store.leases import Lease
 
 log = logging.getLogger(__name__)
 

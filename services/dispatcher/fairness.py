@@ -7,7 +7,7 @@ other lane with work is below its own share: the rule never leaves capacity idle
 
 from __future__ import annotations
 
-from services.dispatcher.capacity import LaneUsage, Totals
+from laneyard.services.dispatcher.capacity import LaneUsage, Totals
 
 
 def parse_weights(spec: str) -> dict[str, float]:

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 
-from shared.amqp.topology import Topology
+from laneyard.shared.amqp.topology import Topology
 
 log = logging.getLogger(__name__)
 

@@ -19,23 +19,23 @@ import time
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
-from services.admission.admit import Admitter
-from services.admission.throttling.rates import RateBook
-from services.dispatcher.dispatch import Dispatch
-from services.dispatcher.lane_consumers import LaneConsumers
-from services.dispatcher.schedules import ScheduleLoop
-from services.runner.worker import new_runner_id
-from shared import log_config
-from shared.amqp import watchdog
-from shared.amqp.bus import Bus
-from shared.metrics import dispatch as dispatch_metrics
-from shared.metrics import server as metrics_server
-from shared.models import CapacityReport
-from shared.settings import Settings
-from shared.store import lanes as lane_store
-from shared.store import runners as runner_store
-from shared.store.database import connect, ensure_indexes
-from shared.store.leases import Lease
+from laneyard.services.dispatcher.dispatch import Dispatch
+from laneyard.services.dispatcher.lane_consumers import LaneConsumers
+from laneyard.services.dispatcher.schedules import ScheduleLoop
+from laneyard.shared import log_config
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.amqp import watchdog
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.ids import new_process_id
+from laneyard.shared.metrics import dispatch as dispatch_metrics
+from laneyard.shared.metrics import server as metrics_server
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import lanes as lane_store
+from laneyard.shared.store import runners as runner_store
+from laneyard.shared.store.database import connect, ensure_indexes
+from laneyard.shared.store.leases import Lease
+from laneyard.shared.throttling.rates import RateBook
 
 log = logging.getLogger("laneyard.dispatcher")
 
@@ -49,7 +49,7 @@ INFLIGHT_TIMEOUT_SECONDS = 30.0
 class DispatcherService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.id = new_runner_id()
+        self.id = new_process_id()
         self.bus = Bus(settings)
         self.client, self.db = connect(settings)
         self.lease = Lease(self.db, "dispatcher", self.id, ttl=settings.lease_seconds)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-from shared.models import JobMessage
+from laneyard.shared.models import JobMessage
 
 LaneKey = tuple[str, str]  # (cluster, lane)
 

@@ -20,12 +20,12 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
-from services.admission.admit import Admitter
-from services.admission.errors import Rejected
-from shared.models import Submission
-from shared.states import TERMINAL, JobState
-from shared.store import schedules
-from shared.store.database import Database, Doc
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.models import Submission
+from laneyard.shared.states import TERMINAL, JobState
+from laneyard.shared.store import schedules
+from laneyard.shared.store.database import Database, Doc
 
 log = logging.getLogger(__name__)
 
@@ -156,10 +156,12 @@ class ScheduleLoop:
                 # never comes. It stays due; the next tick sees the job, or takes the stale claim.
                 return 0
             job_id = result.id
-        except Rejected as exc:
+        except Refused as exc:
             # Refused for good (its cluster was deleted, say): this fire is skipped, and the reason
             # shown on the schedule. A broker or database failure raises instead, to fire again.
-            error = f"{exc.status}: {exc.message}"
+            if exc.transient:
+                raise
+            error = f"{exc.kind} ({exc.http_status}): {exc.message}"
         except ValidationError as exc:
             first = exc.errors()[0]  # its location and message only: the input may be a secret
             error = f"the job template is no longer valid: {first['loc']}: {first['msg']}"

@@ -13,8 +13,8 @@ import logging
 
 from aio_pika.abc import AbstractIncomingMessage
 
-from services.runner.worker import Worker
-from shared.amqp.bus import Bus
+from laneyard.services.runner.worker import Worker
+from laneyard.shared.amqp.bus import Bus
 
 log = logging.getLogger(__name__)
 

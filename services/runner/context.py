@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from services.runner.job_logs import LogBuffer
-from services.runner.subtasks import JobSpawner
+from laneyard.services.runner.job_logs import LogBuffer
+from laneyard.services.runner.subtasks import JobSpawner
 
 
 @dataclass

@@ -7,8 +7,8 @@ import sys
 import time
 from typing import Any
 
-from services.runner.context import TaskContext
-from services.runner.registry import Registry
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.registry import Registry
 
 demo = Registry()
 

@@ -9,12 +9,12 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from services.runner.context import TaskContext
-from services.runner.outcome import MAX_RESULT_CHARS, Outcome
-from services.runner.registry import TaskDef
-from services.runner.subprocess_task import run_script
-from shared.states import JobState
-from shared.tiers import Tier, limit_of
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.outcome import MAX_RESULT_CHARS, Outcome
+from laneyard.services.runner.registry import TaskDef
+from laneyard.services.runner.subprocess_task import run_script
+from laneyard.shared.states import JobState
+from laneyard.shared.tiers import Tier, limit_of
 
 MAX_RESULT_BYTES = MAX_RESULT_CHARS
 

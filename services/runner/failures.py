@@ -9,11 +9,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from services.runner.outcome import Outcome
-from shared.amqp.bus import Bus
-from shared.models import JobMessage
-from shared.store import dead_letters
-from shared.store.database import Database
+from laneyard.services.runner.outcome import Outcome
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage
+from laneyard.shared.store import dead_letters
+from laneyard.shared.store.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -11,8 +11,8 @@ import asyncio
 import logging
 import time
 
-from shared.store import logs
-from shared.store.database import Database
+from laneyard.shared.store import logs
+from laneyard.shared.store.database import Database
 
 log = logging.getLogger(__name__)
 

@@ -7,18 +7,18 @@ import contextlib
 import logging
 import signal
 
-from services.runner import cancel_listener
-from services.runner.demo_tasks import demo
-from services.runner.registry import Registry, default_registry, import_task_modules
-from services.runner.reporter import report_loop
-from services.runner.worker import Worker, describe
-from shared import log_config
-from shared.amqp import watchdog
-from shared.amqp.bus import Bus
-from shared.metrics import server as metrics_server
-from shared.settings import Settings
-from shared.store import runners as runner_store
-from shared.store.database import connect
+from laneyard.services.runner import cancel_listener
+from laneyard.services.runner.demo_tasks import demo
+from laneyard.services.runner.registry import Registry, default_registry, import_task_modules
+from laneyard.services.runner.reporter import report_loop
+from laneyard.services.runner.worker import Worker, describe
+from laneyard.shared import log_config
+from laneyard.shared.amqp import watchdog
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.metrics import server as metrics_server
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import runners as runner_store
+from laneyard.shared.store.database import connect
 
 log = logging.getLogger("laneyard.runner")
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.states import JobState
+from laneyard.shared.states import JobState
 
 # A result is stored as JSON of at most this many characters (and read whole from a subprocess's
 # last stdout line up to this length).

@@ -1,4 +1,4 @@
-"""The child side of a ``@task(..., process=True)`` task: ``python -m services.runner.process_call
+"""The child side of a ``@task(..., process=True)`` task: ``python -m laneyard.services.runner.process_call
 module:qualname`` imports the function, calls it with the job's args from stdin and prints its
 result as JSON on the last stdout line.
 
@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from services.runner.outcome import MAX_RESULT_CHARS
+from laneyard.services.runner.outcome import MAX_RESULT_CHARS
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -81,7 +81,7 @@ def call(target: str, args: dict[str, Any]) -> Any:
 
 def main(argv: list[str]) -> int:
     if len(argv) != 1 or ":" not in argv[0]:
-        print("usage: python -m services.runner.process_call module:qualname", file=sys.stderr)
+        print("usage: python -m laneyard.services.runner.process_call module:qualname", file=sys.stderr)
         return EXIT_USAGE
     try:
         args = json.load(sys.stdin)

@@ -1,6 +1,6 @@
 """Registered tasks. A runner executes only what was registered with it, by name.
 
-    from services.runner.registry import task
+    from laneyard.services.runner.registry import task
 
     @task("reports.build")
     async def build(ctx, month: str) -> dict: ...
@@ -86,7 +86,7 @@ def process_argv(fn: Callable[..., Any]) -> list[str]:
         raise ValueError(
             f"{qualname} cannot run with process=True: define it at the top level of an importable module"
         )
-    return [sys.executable, "-m", "services.runner.process_call", f"{module}:{qualname}"]
+    return [sys.executable, "-m", "laneyard.services.runner.process_call", f"{module}:{qualname}"]
 
 
 def _no_callable(*_: Any, **__: Any) -> None:

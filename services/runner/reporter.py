@@ -11,12 +11,12 @@ import socket
 
 from aio_pika.abc import ExchangeType
 
-from shared.amqp.bus import Bus
-from shared.metrics import runner as runner_metrics
-from shared.models import CapacityReport
-from shared.store import runners as runner_store
-from shared.store.database import Database
-from shared.tiers import Tier, request_of
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.metrics import runner as runner_metrics
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.store import runners as runner_store
+from laneyard.shared.store.database import Database
+from laneyard.shared.tiers import Tier, request_of
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from services.runner.context import TaskContext
-from services.runner.outcome import MAX_RESULT_CHARS, Outcome
-from shared.states import JobState
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.outcome import MAX_RESULT_CHARS, Outcome
+from laneyard.shared.states import JobState
 
 CANCEL_EXIT_CODE = 100
 SOFT_MEMORY_FRACTION = 0.85

@@ -1,6 +1,6 @@
 """Sub-tasks spawned by a running task, admitted exactly like any other job.
 
-``await ctx.submit_subtask(task=..., args=..., cluster=...)`` goes through admission's own
+``await ctx.submit_subtask(task=..., args=..., cluster=...)`` goes through the core's
 ``Admitter`` (cluster check, args limit, lane registration, publish with confirm, then the job
 document), so a sub-task is an ordinary job that records ``parent_id``. It is not throttled by
 admission's lane and cluster rates: those hold back outside clients, and a sub-task is work a job
@@ -16,15 +16,15 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from services.admission.admit import Admitter
-from services.admission.amqp_ingress import validation_reason
-from services.admission.errors import Rejected
-from shared.amqp.bus import Bus
-from shared.models import JobMessage, Submission, new_job_id
-from shared.settings import Settings
-from shared.states import TERMINAL
-from shared.store import jobs, subtasks
-from shared.store.database import Database
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.admitting.refusal import Refused, invalid_reason
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.ids import new_job_id
+from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import TERMINAL
+from laneyard.shared.store import jobs, subtasks
+from laneyard.shared.store.database import Database
 
 # Bounds the parent's document, which lists its children.
 MAX_SUBTASKS = 1000
@@ -87,7 +87,7 @@ class JobSpawner:
         try:
             sub = Submission.model_validate(body)
         except ValidationError as exc:
-            raise SubtaskRejected(validation_reason(exc)) from exc
+            raise SubtaskRejected(invalid_reason(exc)) from exc
         db = self.spawner.db
         child_id = new_job_id()
         if not await subtasks.register(db, parent.id, self.attempt, child_id, optional=optional):
@@ -98,7 +98,7 @@ class JobSpawner:
             # Not admitted (or maybe, after a timeout): the parent must not wait for it either way.
             with contextlib.suppress(Exception):
                 await subtasks.unregister(db, parent.id, child_id)
-            if isinstance(exc, Rejected):
+            if isinstance(exc, Refused) and not exc.transient:
                 raise SubtaskRejected(exc.message) from exc
             raise
         if result.duplicate:

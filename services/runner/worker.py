@@ -12,10 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
-import os
 import random
-import secrets
-import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -23,24 +20,25 @@ from dataclasses import dataclass
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
-from services.runner import failures
-from services.runner.context import TaskContext
-from services.runner.execute import run_task
-from services.runner.job_logs import LogBuffer
-from services.runner.outcome import Outcome
-from services.runner.registry import Registry
-from services.runner.reporter import Ledger
-from services.runner.subtasks import Spawner
-from shared.amqp.bus import Bus
-from shared.metrics import runner as runner_metrics
-from shared.metrics import states as state_metrics
-from shared.models import JobMessage
-from shared.settings import Settings
-from shared.states import JobState
-from shared.store import dead_letters, jobs, subtasks
-from shared.store import runners as runner_store
-from shared.store.database import Database
-from shared.store.job_writes import JobWrites
+from laneyard.services.runner import failures
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.execute import run_task
+from laneyard.services.runner.job_logs import LogBuffer
+from laneyard.services.runner.outcome import Outcome
+from laneyard.services.runner.registry import Registry
+from laneyard.services.runner.reporter import Ledger
+from laneyard.services.runner.subtasks import Spawner
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.ids import new_process_id
+from laneyard.shared.metrics import runner as runner_metrics
+from laneyard.shared.metrics import states as state_metrics
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import JobState
+from laneyard.shared.store import dead_letters, jobs, subtasks
+from laneyard.shared.store import runners as runner_store
+from laneyard.shared.store.database import Database
+from laneyard.shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
 
@@ -57,17 +55,13 @@ class Active:
     finishing: bool = False
 
 
-def new_runner_id() -> str:
-    return f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(2)}"
-
-
 class Worker:
     def __init__(self, settings: Settings, bus: Bus, db: Database, registry: Registry) -> None:
         self.settings = settings
         self.bus = bus
         self.db = db
         self.registry = registry
-        self.id = new_runner_id()
+        self.id = new_process_id()
         self.ledger = Ledger(
             self.id,
             settings.runner_cluster,

@@ -14,9 +14,9 @@ import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractRobustConnection, ExchangeType
 from pamqp.commands import Basic
 
-from shared.amqp.topology import Names, Topology, delay_ladder, persistent, pick_delay
-from shared.models import JobMessage
-from shared.settings import Settings
+from laneyard.shared.amqp.topology import Names, Topology, delay_ladder, persistent, pick_delay
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
 
 log = logging.getLogger(__name__)
 

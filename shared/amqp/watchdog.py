@@ -16,7 +16,7 @@ import logging
 import os
 import time
 
-from shared.amqp.bus import Bus
+from laneyard.shared.amqp.bus import Bus
 
 log = logging.getLogger(__name__)
 

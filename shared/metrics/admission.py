@@ -8,7 +8,7 @@ from typing import Concatenate, ParamSpec, TypeVar
 
 from prometheus_client import Counter
 
-from shared.models import Submission
+from laneyard.shared.models import Submission
 
 LANE_CLUSTER = ("lane", "cluster")
 
@@ -59,7 +59,7 @@ def counts_rejections(kind: type[Exception]) -> Callable[[Admit[S, P, R]], Admit
             try:
                 return await admit(self, sub, *args, **kwargs)
             except kind as exc:
-                JOBS_REJECTED.labels(sub.lane, sub.cluster, str(getattr(exc, "status", ""))).inc()
+                JOBS_REJECTED.labels(sub.lane, sub.cluster, str(getattr(exc, "http_status", ""))).inc()
                 raise
 
         return counted

@@ -6,8 +6,8 @@ from typing import Protocol
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from shared.metrics.states import JOB_STATE_SECONDS, STATE_BUCKETS
-from shared.models import JobMessage
+from laneyard.shared.metrics.states import JOB_STATE_SECONDS, STATE_BUCKETS
+from laneyard.shared.models import JobMessage
 
 LANE_CLUSTER = ("lane", "cluster")
 MIB = 1024 * 1024

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from shared.metrics.states import JOB_STATE_SECONDS
-from shared.models import JobMessage
-from shared.states import JobState
+from laneyard.shared.metrics.states import JOB_STATE_SECONDS
+from laneyard.shared.models import JobMessage
+from laneyard.shared.states import JobState
 
 TASK = ("task",)
 

@@ -10,8 +10,8 @@ import unicodedata
 
 from pymongo.errors import DuplicateKeyError
 
-from shared.states import JobState
-from shared.store.database import Database, Doc
+from laneyard.shared.states import JobState
+from laneyard.shared.store.database import Database, Doc
 
 DEFAULT = "default"
 ACTIVE_STATES = [str(JobState.IN_QUEUE), str(JobState.WAITING), str(JobState.RUNNING)]

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, AsyncMongoClient
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.settings import Settings
+from laneyard.shared.settings import Settings
 
 log = logging.getLogger(__name__)
 

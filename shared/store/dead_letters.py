@@ -12,8 +12,8 @@ from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
 
-from shared.store.database import Database, Doc
-from shared.store.paging import decode_cursor, encode_cursor
+from laneyard.shared.store.database import Database, Doc
+from laneyard.shared.store.paging import decode_cursor, encode_cursor
 
 MAX_BODY = 64 * 1024
 MAX_LIMIT = 500

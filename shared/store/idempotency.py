@@ -11,7 +11,7 @@ import time
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from shared.store.database import Database
+from laneyard.shared.store.database import Database
 
 # A claim whose job never got recorded (its admission died between claim and publish) is
 # taken over after this long.

@@ -26,10 +26,10 @@ from typing import Any
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError
 
-from shared.models import JobMessage
-from shared.states import JobState
-from shared.store import jobs
-from shared.store.database import Database
+from laneyard.shared.models import JobMessage
+from laneyard.shared.states import JobState
+from laneyard.shared.store import jobs
+from laneyard.shared.store.database import Database
 
 log = logging.getLogger(__name__)
 

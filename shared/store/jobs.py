@@ -8,10 +8,10 @@ from typing import Any
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from shared.models import JobMessage
-from shared.states import TERMINAL, JobState, check_transition
-from shared.store import subtasks
-from shared.store.database import Database, Doc
+from laneyard.shared.models import JobMessage
+from laneyard.shared.states import TERMINAL, JobState, check_transition
+from laneyard.shared.store import subtasks
+from laneyard.shared.store.database import Database, Doc
 
 
 def new_job_doc(job: JobMessage, now: float | None = None) -> Doc:

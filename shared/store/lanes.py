@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from shared.store.database import Database, Doc
+from laneyard.shared.store.database import Database, Doc
 
 
 def lane_id(lane: str, cluster: str) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 from pymongo import ReplaceOne
 
-from shared.store.database import Database, Doc
+from laneyard.shared.store.database import Database, Doc
 
 CHUNK_LINES = 200
 PAGE = 50  # chunk ids asked for per query

@@ -6,7 +6,7 @@ from __future__ import annotations
 import base64
 import json
 
-from shared.store.database import Doc
+from laneyard.shared.store.database import Doc
 
 
 class BadCursor(ValueError):

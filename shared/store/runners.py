@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
-from shared.models import CapacityReport
-from shared.store.database import Database, Doc
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.store.database import Database, Doc
 
 
 async def record(db: Database, report: CapacityReport) -> None:

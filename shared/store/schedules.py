@@ -19,8 +19,8 @@ from typing import Any, Literal
 
 from pymongo import ASCENDING, ReturnDocument
 
-from shared.schedule_times import Cadence, Cron, Every
-from shared.store.database import Database, Doc
+from laneyard.shared.schedule_times import Cadence, Cron, Every
+from laneyard.shared.store.database import Database, Doc
 
 Kind = Literal["every", "cron", "start_after"]
 

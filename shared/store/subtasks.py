@@ -19,8 +19,8 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
-from shared.states import TERMINAL, JobState
-from shared.store.database import Database, Doc
+from laneyard.shared.states import TERMINAL, JobState
+from laneyard.shared.store.database import Database, Doc
 
 log = logging.getLogger(__name__)
 

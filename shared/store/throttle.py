@@ -12,7 +12,7 @@ import time
 from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
-from shared.store.database import Database, Doc
+from laneyard.shared.store.database import Database, Doc
 
 KINDS = ("lane", "cluster")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from shared.store.database import Database, Doc
+from laneyard.shared.store.database import Database, Doc
 
 
 def pair_id(cluster: str, task: str) -> str:

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.settings import Settings
+from laneyard.shared.settings import Settings
 from tests.bench.report import REPORT
-from tests.conftest import delete_topology
+from tests.support.broker import delete_topology
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

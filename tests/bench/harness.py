@@ -10,8 +10,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.settings import Settings
-from shared.store.database import Database, Doc
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database, Doc
 from tests.bench.http_load import Connection
 from tests.bench.wire_census import Census
 from tests.support.stack import Service, Stack

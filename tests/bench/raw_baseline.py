@@ -19,7 +19,8 @@ import uuid
 import aio_pika
 from aio_pika.abc import AbstractIncomingMessage
 
-from shared.models import JobMessage, Submission, new_job_id
+from laneyard.shared.ids import new_job_id
+from laneyard.shared.models import JobMessage, Submission
 
 
 def job_body(task: dict[str, object]) -> bytes:

@@ -18,11 +18,11 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from shared.amqp.bus import Bus
-from shared.models import JobMessage
-from shared.settings import Settings
-from shared.store import lanes
-from shared.store.database import Database
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import lanes
+from laneyard.shared.store.database import Database
 from tests.bench.report import REPORT
 from tests.support.stack import Service, Stack
 

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings
-from shared.store.database import Database
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
 from tests.bench.harness import NOOP, burst, percentile, stamps, start_bench, submit_paced, wait_all
 from tests.bench.report import REPORT, ms
 

@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings
-from shared.store.database import Database
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
 from tests.bench import profiling
 from tests.bench.harness import NOOP, SLEEP_10MS, Run, burst, percentile, sizes, start_bench, submit_all
 from tests.bench.raw_baseline import job_body, raw_one_hop

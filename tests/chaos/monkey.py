@@ -12,7 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-from shared.store.database import Database
+from laneyard.shared.store.database import Database
 from tests.support.stack import Service
 
 

@@ -23,15 +23,15 @@ from pathlib import Path
 import aio_pika
 import pytest
 
-from shared.amqp.topology import Names, delay_ladder
-from shared.embedded.mongo import free_port
-from shared.settings import Settings
-from shared.store.database import Database, Doc
+from laneyard.shared.amqp.topology import Names, delay_ladder
+from laneyard.shared.embedded.mongo import free_port
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database, Doc
 from tests.bench.harness import follow
 from tests.chaos.monkey import Monkey
 from tests.chaos.submitters import Submissions, submit_all
 from tests.chaos.verdict import judge
-from tests.conftest import delete_topology
+from tests.support.broker import delete_topology
 from tests.support.stack import Service, Stack
 
 JOBS = int(os.environ.get("LANEYARD_CHAOS_JOBS", "10000"))

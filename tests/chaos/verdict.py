@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from shared.store.database import Doc
+from laneyard.shared.store.database import Doc
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELLED")
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.settings import Settings
+from laneyard.shared.settings import Settings
 from tests.support.stack import Stack
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from services.runner.context import TaskContext
-from services.runner.registry import task
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.registry import task
 
 
 @task("e2e.since")

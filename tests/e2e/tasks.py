@@ -7,8 +7,8 @@ import uuid
 
 from pymongo import AsyncMongoClient
 
-from services.runner.context import TaskContext
-from services.runner.registry import task
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.registry import task
 
 _client: AsyncMongoClient[dict[str, object]] | None = None
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import Settings
-from shared.store.database import Database
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
 from tests.support.stack import Stack
 from tests.support.waiting import wait_state
 

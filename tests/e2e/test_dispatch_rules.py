@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import Settings
-from shared.store.database import Database
-from shared.tiers import Tier, request_of
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
+from laneyard.shared.tiers import Tier, request_of
 from tests.support.stack import Stack
 from tests.support.waiting import run_interval, wait_state, wait_terminal
 

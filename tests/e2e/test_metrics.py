@@ -12,10 +12,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from shared.embedded.mongo import free_port
-from shared.settings import Settings
-from shared.store.database import Database
-from tests.conftest import delete_topology
+from laneyard.shared.embedded.mongo import free_port
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
+from tests.support.broker import delete_topology
 from tests.support.stack import Stack
 from tests.support.waiting import wait_terminal
 

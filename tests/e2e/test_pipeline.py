@@ -12,8 +12,8 @@ import aio_pika
 import httpx
 import pytest
 
-from shared.settings import Settings
-from shared.store.database import Database
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
 from tests.support.stack import Stack
 
 pytestmark = pytest.mark.e2e

@@ -9,10 +9,10 @@ import uuid
 import httpx
 import pytest
 
-from shared.amqp.bus import Bus
-from shared.settings import Settings
-from shared.store.database import Database
-from tests.integration.test_admission_app import message_count
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
+from tests.support.broker import message_count
 from tests.support.stack import Stack
 from tests.support.waiting import wait_terminal
 

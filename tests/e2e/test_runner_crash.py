@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.settings import Settings
-from shared.store.database import Database, Doc
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database, Doc
 from tests.support.stack import Stack
 from tests.support.waiting import TERMINAL, wait_state, wait_terminal
 

@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.store.database import Database, Doc
+from laneyard.shared.store.database import Database, Doc
 from tests.support.stack import Stack
 from tests.support.waiting import wait_terminal
 

@@ -6,11 +6,11 @@ import logging
 
 import pytest
 
-from services.admission.auth import Auth, parse_api_keys
-from shared.amqp.bus import Bus
-from shared.settings import Settings
-from shared.store.database import Database
-from tests.integration.test_admission_app import api
+from laneyard.services.admission.auth import Auth, parse_api_keys
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
 
 KEYS = "sub-key-1:submit;read-key-2:read;admin-key-3:admin"
 BODY = {"task": "demo.noop", "tier": "TINY"}

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from shared.amqp.bus import Bus
-from shared.models import MAX_BATCH
-from shared.settings import Settings
-from shared.states import JobState
-from shared.store import jobs
-from shared.store.database import Database
-from tests.integration.test_admission_app import api, message_count
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import MAX_BATCH
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import JobState
+from laneyard.shared.store import jobs
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
+from tests.support.broker import message_count
 
 BODY = {"task": "demo.noop", "tier": "TINY"}
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import re
 
-from shared.amqp.bus import Bus
-from shared.settings import Settings
-from shared.states import JobState
-from shared.store import jobs
-from shared.store.database import Database
-from tests.integration.test_admission_app import api, delete_queues
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import JobState
+from laneyard.shared.store import jobs
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
+from tests.support.broker import delete_queues
 
 BODY = {"task": "demo.noop", "tier": "TINY"}
 

@@ -7,15 +7,16 @@ import json
 
 import pytest
 
-from services.admission.admit import Admitter
-from services.admission.errors import Rejected
-from shared.amqp.bus import Bus
-from shared.models import Submission
-from shared.settings import Settings
-from shared.states import JobState
-from shared.store import jobs
-from shared.store.database import Database, connect
-from tests.integration.test_admission_app import api, message_count
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.admitting.refusal import RefusalKind, Refused
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import Submission
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import JobState
+from laneyard.shared.store import jobs
+from laneyard.shared.store.database import Database, connect
+from tests.support.admission import api
+from tests.support.broker import message_count
 
 BODY = {"task": "demo.noop", "tier": "TINY"}
 
@@ -52,7 +53,7 @@ async def test_a_key_whose_first_submission_never_went_through_is_not_answered_a
     # a closed channel; the client's retry was told "duplicate" with the id of a job that never
     # existed. Now the retry hears "retry", and once the stale claim is taken over it goes through
     # (under the claim's job id).
-    from shared.store import idempotency
+    from laneyard.shared.store import idempotency
 
     await idempotency.claim(db, "order-43", "ghost-job")
     async with api(settings, db, bus) as (client, _):
@@ -89,9 +90,9 @@ async def test_two_replicas_racing_on_one_key_make_exactly_one_job(
 
 
 async def test_admitter_refuses_unknown_cluster_directly(db: Database, bus: Bus) -> None:
-    with pytest.raises(Rejected) as info:
+    with pytest.raises(Refused) as info:
         await Admitter(bus, db, 1000).admit(Submission.model_validate({**BODY, "cluster": "nowhere"}))
-    assert info.value.status == 404
+    assert info.value.kind is RefusalKind.NOT_FOUND and info.value.http_status == 404
 
 
 async def test_job_list_filters_pages_and_orders_newest_first(

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 
-from shared.amqp.bus import Bus
-from shared.models import CapacityReport
-from shared.settings import Settings
-from shared.store import runners
-from shared.store.database import Database
-from tests.integration.test_admission_app import api
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import runners
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
 
 BODY = {"task": "demo.noop", "tier": "TINY"}
 
@@ -58,7 +58,7 @@ async def test_status_counts_queued_jobs_and_living_runners(
 async def test_status_lists_tasks_that_no_living_runner_offers(
     settings: Settings, db: Database, bus: Bus
 ) -> None:
-    from shared.store import unserved
+    from laneyard.shared.store import unserved
 
     async with api(settings, db, bus) as (client, _):
         await unserved.record(db, "default", "reports.build")

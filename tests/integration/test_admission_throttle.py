@@ -11,16 +11,17 @@ from typing import Any
 
 import aio_pika
 
-from services.admission.admit import Admitter
-from services.admission.throttling import intake
-from services.admission.throttling.mover import Movers
-from services.admission.throttling.rates import RateBook
-from shared.amqp.bus import Bus
-from shared.models import JobMessage, Submission
-from shared.settings import Settings
-from shared.store import throttle
-from shared.store.database import Database, connect
-from tests.integration.test_admission_app import api, delete_queues, message_count
+from laneyard.services.admission.throttling.mover import Movers
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import throttle
+from laneyard.shared.store.database import Database, connect
+from laneyard.shared.throttling import intake
+from laneyard.shared.throttling.rates import RateBook
+from tests.support.admission import api
+from tests.support.broker import delete_queues, message_count
 
 BODY = {"task": "demo.noop", "tier": "TINY"}
 

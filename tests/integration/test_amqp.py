@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from services.dispatcher.dispatch import header_ms
-from shared.amqp.bus import Bus, Unroutable
-from shared.models import JobMessage
+from laneyard.services.dispatcher.dispatch import header_ms
+from laneyard.shared.amqp.bus import Bus, Unroutable
+from laneyard.shared.models import JobMessage
 
 
 def job(job_id: str = "j1", priority: int = 5) -> JobMessage:

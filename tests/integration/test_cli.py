@@ -21,12 +21,12 @@ import pymongo
 import pytest
 from typer.testing import CliRunner, Result
 
-from services.cli import logs_cmd
-from services.cli.api_client import ApiClient
-from services.cli.main import app
-from shared.embedded.mongo import free_port
-from shared.settings import Settings
-from tests.conftest import delete_topology
+from laneyard.services.cli import logs_cmd
+from laneyard.services.cli.api_client import ApiClient
+from laneyard.services.cli.main import app
+from laneyard.shared.embedded.mongo import free_port
+from laneyard.shared.settings import Settings
+from tests.support.broker import delete_topology
 from tests.support.stack import ROOT, Stack, settings_env
 
 pytestmark = pytest.mark.e2e
@@ -155,7 +155,7 @@ def test_logs_prints_lines_and_follows_a_running_job(stack: Stack) -> None:
     running = submit(stack, "e2e.count", "--args", '{"lines": 3, "sleep": 2.5}', "--tier", "TINY")
     started = time.monotonic()
     follower = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "logs", running, "--follow"],
+        [sys.executable, "-m", "laneyard.services.cli", "logs", running, "--follow"],
         env={**settings_env(stack.settings), "LANEYARD_URL": stack.url},
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -188,7 +188,7 @@ def test_clusters_and_cancel_including_a_waiting_submit_exiting_3(stack: Stack) 
     assert ok(cli(stack, "cancel", timed_out.stdout.strip())).strip().endswith("CANCELLED")
 
     waiting = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "submit", "demo.noop", "--cluster", slug, "--wait"],
+        [sys.executable, "-m", "laneyard.services.cli", "submit", "demo.noop", "--cluster", slug, "--wait"],
         env={**settings_env(stack.settings), "LANEYARD_URL": stack.url},
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip

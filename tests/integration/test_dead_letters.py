@@ -7,13 +7,14 @@ import time
 
 import aio_pika
 
-from services.admission.amqp_ingress import AmqpIngress
-from shared.amqp.bus import Bus
-from shared.models import JobMessage
-from shared.settings import Settings
-from shared.store import dead_letters, jobs
-from shared.store.database import Database
-from tests.integration.test_admission_app import api, message_count
+from laneyard.services.admission.amqp_ingress import AmqpIngress
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import dead_letters, jobs
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
+from tests.support.broker import message_count
 
 KEYS = "read-key:read;admin-key:admin"
 READ = {"Authorization": "Bearer read-key"}

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from services.runner.job_logs import LogBuffer
-from shared.store import logs
-from shared.store.database import Database
+from laneyard.services.runner.job_logs import LogBuffer
+from laneyard.shared.store import logs
+from laneyard.shared.store.database import Database
 
 
 async def read_all(db: Database, job_id: str, attempt: int, limit: int) -> list[logs.Line]:

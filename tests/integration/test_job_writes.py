@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.models import JobMessage
-from shared.states import JobState
-from shared.store import jobs
-from shared.store.database import Database
-from shared.store.job_writes import JobWrites
+from laneyard.shared.models import JobMessage
+from laneyard.shared.states import JobState
+from laneyard.shared.store import jobs
+from laneyard.shared.store.database import Database
+from laneyard.shared.store.job_writes import JobWrites
 
 IN_QUEUE, WAITING, RUNNING = JobState.IN_QUEUE, JobState.WAITING, JobState.RUNNING
 

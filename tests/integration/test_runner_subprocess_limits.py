@@ -9,15 +9,15 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from services.runner.context import TaskContext
-from services.runner.execute import run_task
-from services.runner.job_logs import LogBuffer
-from services.runner.outcome import Outcome
-from services.runner.registry import Registry
-from shared.states import JobState
-from shared.store import logs
-from shared.store.database import Database
-from shared.tiers import Tier
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.execute import run_task
+from laneyard.services.runner.job_logs import LogBuffer
+from laneyard.services.runner.outcome import Outcome
+from laneyard.services.runner.registry import Registry
+from laneyard.shared.states import JobState
+from laneyard.shared.store import logs
+from laneyard.shared.store.database import Database
+from laneyard.shared.tiers import Tier
 
 PY = sys.executable
 POOL = ThreadPoolExecutor(max_workers=1)

@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 
-from services.runner.context import TaskContext
-from services.runner.registry import Registry
-from services.runner.worker import Worker
-from shared.amqp.bus import Bus
-from shared.models import JobMessage
-from shared.settings import Settings
-from shared.store import jobs
-from shared.store.database import Database
-from shared.tiers import Tier
-from tests.integration.test_admission_app import message_count
+from laneyard.services.runner.context import TaskContext
+from laneyard.services.runner.registry import Registry
+from laneyard.services.runner.worker import Worker
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import jobs
+from laneyard.shared.store.database import Database
+from laneyard.shared.tiers import Tier
+from tests.support.broker import message_count
 from tests.support.waiting import wait_terminal
 
 registry = Registry()

@@ -9,14 +9,14 @@ from typing import Any
 
 import aio_pika
 
-from services.admission.admit import Admitter
-from services.dispatcher.schedules import ScheduleLoop
-from shared.amqp.bus import Bus
-from shared.models import JobMessage, Submission
-from shared.settings import Settings
-from shared.states import JobState
-from shared.store import clusters, jobs, schedules
-from shared.store.database import Database, Doc
+from laneyard.services.dispatcher.schedules import ScheduleLoop
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.settings import Settings
+from laneyard.shared.states import JobState
+from laneyard.shared.store import clusters, jobs, schedules
+from laneyard.shared.store.database import Database, Doc
 
 TEMPLATE = {"task": "demo.noop", "tier": "TINY", "args": {"n": 1}}
 

@@ -6,11 +6,11 @@ import time
 from datetime import datetime
 from typing import Any
 
-from shared.amqp.bus import Bus
-from shared.settings import Settings
-from shared.store import schedules
-from shared.store.database import Database
-from tests.integration.test_admission_app import api
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import schedules
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
 
 JOB = {"task": "demo.noop", "tier": "TINY", "args": {"n": 1}, "labels": {"team": "etl"}}
 

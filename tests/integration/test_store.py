@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from shared.models import JobMessage
-from shared.states import JobState
-from shared.store import idempotency, jobs, logs
-from shared.store.database import Database
+from laneyard.shared.models import JobMessage
+from laneyard.shared.states import JobState
+from laneyard.shared.store import idempotency, jobs, logs
+from laneyard.shared.store.database import Database
 
 
 def job(job_id: str = "j1") -> JobMessage:

@@ -6,13 +6,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from services.runner.registry import Registry
-from services.runner.worker import Active, Worker
-from shared.amqp.bus import Bus
-from shared.models import JobMessage
-from shared.settings import Settings
-from shared.store.database import Database
-from shared.tiers import Tier
+from laneyard.services.runner.registry import Registry
+from laneyard.services.runner.worker import Active, Worker
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
+from laneyard.shared.tiers import Tier
 
 
 def _job(job_id: str) -> JobMessage:

@@ -16,11 +16,12 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from shared.amqp.bus import Bus
-from shared.settings import Settings
-from shared.store import lanes
-from shared.store.database import Database
-from tests.integration.test_admission_app import api, delete_queues
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import lanes
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
+from tests.support.broker import delete_queues
 
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(

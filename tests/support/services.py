@@ -16,7 +16,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from shared.embedded.mongo import EmbeddedMongo, port_open
+from laneyard.shared.embedded.mongo import EmbeddedMongo, port_open
 
 
 def docker_answers() -> bool:

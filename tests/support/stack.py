@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from shared.settings import Settings
+from laneyard.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ class Stack:
         name = name or f"{role}-{sum(s.name.startswith(role) for s in self.services) + 1}"
         service = Service(
             name,
-            [sys.executable, "-m", "services.cli", role, *args],
+            [sys.executable, "-m", "laneyard.services.cli", role, *args],
             settings_env(self.settings, **self.env_extra, **env),
             self.log_dir / f"{name}.log",
         )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from shared.store.database import Database, Doc
+from laneyard.shared.store.database import Database, Doc
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELLED")
 

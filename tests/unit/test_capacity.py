@@ -1,8 +1,8 @@
 from __future__ import annotations
 
-from services.dispatcher.capacity import ClusterCapacity, Decision
-from shared.models import CapacityReport
-from shared.tiers import Tier, request_of
+from laneyard.services.dispatcher.capacity import ClusterCapacity, Decision
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.tiers import Tier, request_of
 
 
 def report(runner: str, cpu: int = 4000, mem: int = 8192, slots: int = 8, **kw: object) -> CapacityReport:

@@ -14,8 +14,8 @@ import yaml
 from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
-from services.cli.main import app as cli
-from shared.metrics import admission, dispatch, runner, states
+from laneyard.services.cli.main import app as cli
+from laneyard.shared.metrics import admission, dispatch, runner, states
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose"
 DASHBOARD = COMPOSE / "grafana" / "dashboards" / "laneyard.json"

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from services.dispatcher.capacity import LaneUsage, Totals
-from services.dispatcher.fairness import dominant_share, over_share, parse_weights
+from laneyard.services.dispatcher.capacity import LaneUsage, Totals
+from laneyard.services.dispatcher.fairness import dominant_share, over_share, parse_weights
 
 TOTALS = Totals(offered_cpu=4000, offered_mem=8000, slots=10, runners=1)
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from shared.models import JobMessage, Submission
-from shared.states import JobState, check_transition
-from shared.tiers import Tier
+from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.states import JobState, check_transition
+from laneyard.shared.tiers import Tier
 
 
 def test_defaults() -> None:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from services.dispatcher.queue_age import QueueAges
-from shared.models import JobMessage
-from shared.tiers import Tier
+from laneyard.services.dispatcher.queue_age import QueueAges
+from laneyard.shared.models import JobMessage
+from laneyard.shared.tiers import Tier
 
 KEY = ("default", "main")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from services.dispatcher.capacity import ClusterCapacity, Decision
-from shared.models import CapacityReport
-from shared.tiers import Tier
+from laneyard.services.dispatcher.capacity import ClusterCapacity, Decision
+from laneyard.shared.models import CapacityReport
+from laneyard.shared.tiers import Tier
 
 
 def report(runner: str, cpu: int, running: dict[str, Tier] | None = None) -> CapacityReport:
-    from shared.tiers import request_of
+    from laneyard.shared.tiers import request_of
 
     running = running or {}
     return CapacityReport(

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from shared.schedule_times import Cron, Every, parse_cron
-from shared.store.schedules import cadence_of, fire_key
+from laneyard.shared.schedule_times import Cron, Every, parse_cron
+from laneyard.shared.store.schedules import cadence_of, fire_key
 
 
 def ts(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0) -> float:

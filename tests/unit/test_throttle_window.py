@@ -6,14 +6,14 @@ import math
 
 import pytest
 
-from services.admission.throttling.window import (
+from laneyard.shared.store.throttle import opening_allowance
+from laneyard.shared.throttling.window import (
     batch_size,
     parse_rates,
     window_end,
     window_index,
     window_limit,
 )
-from shared.store.throttle import opening_allowance
 
 
 def test_rates_parse_from_settings_text() -> None:

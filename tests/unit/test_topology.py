@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from shared.amqp.topology import Names, delay_ladder, pick_delay
+from laneyard.shared.amqp.topology import Names, delay_ladder, pick_delay
 
 
 def test_ladder_doubles_to_the_cap() -> None:

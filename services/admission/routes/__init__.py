@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.admission.admit import Admitter
-from services.admission.auth import Auth
-from services.admission.throttling.rates import RateBook
-from shared.settings import Settings
-from shared.store.database import Database
+from laneyard.services.admission.auth import Auth
+from laneyard.shared.admitting.admit import Admitter
+from laneyard.shared.settings import Settings
+from laneyard.shared.store.database import Database
+from laneyard.shared.throttling.rates import RateBook
 
 
 @dataclass

@@ -7,11 +7,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from services.admission.errors import Rejected
-from services.admission.job_view import iso
-from services.admission.routes import Context
-from shared.store import clusters
-from shared.store.database import Doc
+from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.job_view import iso
+from laneyard.services.admission.routes import Context
+from laneyard.shared.store import clusters
+from laneyard.shared.store.database import Doc
 
 
 class ClusterCreate(BaseModel):

@@ -17,13 +17,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
-from services.admission.amqp_ingress import validation_reason
-from services.admission.errors import Rejected
-from services.admission.job_view import iso
-from services.admission.routes import Context
-from shared.models import JobMessage, Submission, new_job_id
-from shared.store import dead_letters, jobs, paging
-from shared.store.database import Doc
+from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.job_view import iso
+from laneyard.services.admission.routes import Context
+from laneyard.shared.admitting.refusal import invalid_reason
+from laneyard.shared.ids import new_job_id
+from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.store import dead_letters, jobs, paging
+from laneyard.shared.store.database import Doc
 
 # A claimed replay whose job is still not recorded after this long was interrupted: it is redone.
 STALE_REPLAY_SECONDS = 30.0
@@ -72,7 +73,7 @@ def submission_of(doc: Doc) -> Submission:
         try:
             job = JobMessage.model_validate(data)
         except ValidationError as exc:
-            raise Rejected(422, f"the body is not a job message: {validation_reason(exc)}") from exc
+            raise Rejected(422, f"the body is not a job message: {invalid_reason(exc)}") from exc
         data = {
             "task": job.task, "args": job.args, "lane": job.lane, "cluster": job.cluster,
             "priority": job.priority, "tier": str(job.tier), "max_execution_time": job.max_execution_time,
@@ -85,7 +86,7 @@ def submission_of(doc: Doc) -> Submission:
     try:
         return Submission.model_validate(data)
     except ValidationError as exc:
-        raise Rejected(422, f"{validation_reason(exc)}; it cannot be replayed") from exc
+        raise Rejected(422, f"{invalid_reason(exc)}; it cannot be replayed") from exc
 
 
 def router(ctx: Context) -> APIRouter:

@@ -12,13 +12,21 @@ from typing import Annotated, Any
 from aio_pika.abc import ExchangeType
 from fastapi import APIRouter, Depends, Query, Response
 
-from services.admission.errors import UNAVAILABLE, Rejected
-from services.admission.job_view import iso, job_view
-from services.admission.routes import Context
-from shared.metrics import runner as runner_metrics
-from shared.models import MAX_BATCH, BatchItem, BatchResult, Submission, SubmissionBatch, SubmitResult
-from shared.states import TERMINAL, JobState
-from shared.store import job_queries, jobs, logs, paging
+from laneyard.services.admission.errors import UNAVAILABLE, Rejected
+from laneyard.services.admission.job_view import iso, job_view
+from laneyard.services.admission.routes import Context
+from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.metrics import runner as runner_metrics
+from laneyard.shared.models import (
+    MAX_BATCH,
+    BatchItem,
+    BatchResult,
+    Submission,
+    SubmissionBatch,
+    SubmitResult,
+)
+from laneyard.shared.states import TERMINAL, JobState
+from laneyard.shared.store import job_queries, jobs, logs, paging
 
 log = logging.getLogger(__name__)
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
@@ -67,8 +75,8 @@ def router(ctx: Context) -> APIRouter:
         try:
             async with admitting:
                 result = await ctx.admitter.admit(sub)
-        except Rejected as exc:
-            return BatchItem(status=exc.status, detail=exc.message)
+        except Refused as exc:
+            return BatchItem(status=exc.http_status, detail=exc.message)
         except Exception as exc:
             # Broker or database trouble with this job: the others stand; the caller retries this
             # one (with an idempotency key, a retry that did go through comes back a duplicate).

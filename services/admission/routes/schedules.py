@@ -14,13 +14,13 @@ from fastapi import APIRouter, Depends, Response
 from pydantic import Field, StringConstraints, field_validator, model_validator
 from pydantic.json_schema import SkipJsonSchema
 
-from services.admission.errors import Rejected
-from services.admission.job_view import iso
-from services.admission.routes import Context
-from shared.models import Submission
-from shared.schedule_times import MAX_EVERY_SECONDS, MIN_EVERY_SECONDS, Every, parse_cron
-from shared.store import clusters, jobs, schedules
-from shared.store.database import Doc
+from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.job_view import iso
+from laneyard.services.admission.routes import Context
+from laneyard.shared.models import Submission
+from laneyard.shared.schedule_times import MAX_EVERY_SECONDS, MIN_EVERY_SECONDS, Every, parse_cron
+from laneyard.shared.store import clusters, jobs, schedules
+from laneyard.shared.store.database import Doc
 
 WHEN = ("every", "cron", "start_after")
 # Fields of the request that say when, not what: they are not part of the stored job template.

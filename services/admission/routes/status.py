@@ -6,11 +6,11 @@ from typing import Any
 
 from fastapi import APIRouter, Depends
 
-from services.admission import queue_depth
-from services.admission.routes import Context
-from services.admission.throttling import intake
-from shared.store import clusters, intakes, lanes, runners, unserved
-from shared.store.database import Doc
+from laneyard.services.admission import queue_depth
+from laneyard.services.admission.routes import Context
+from laneyard.shared.store import clusters, intakes, lanes, runners, unserved
+from laneyard.shared.store.database import Doc
+from laneyard.shared.throttling import intake
 
 MAX_LANES = 1000
 

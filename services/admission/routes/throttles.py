@@ -7,8 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.admission.routes import Context
-from shared.store import throttle
+from laneyard.services.admission.routes import Context
+from laneyard.shared.store import throttle
 
 NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 

@@ -1,1 +1,1 @@
-"""Admission rate limits: lanes and clusters over their rate wait in intake queues in RabbitMQ."""
+"""Admission's side of throttling: the loop that moves jobs from intake queues into their lanes."""

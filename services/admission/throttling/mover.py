@@ -16,13 +16,13 @@ import time
 
 from aio_pika.abc import AbstractIncomingMessage, ExchangeType
 
-from services.admission.throttling import intake
-from services.admission.throttling.rates import RateBook
-from services.admission.throttling.window import batch_size, window_end, window_index, window_limit
-from shared.amqp.bus import Bus
-from shared.metrics import admission as admission_metrics
-from shared.store import intakes, throttle
-from shared.store.database import Database
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.metrics import admission as admission_metrics
+from laneyard.shared.store import intakes, throttle
+from laneyard.shared.store.database import Database
+from laneyard.shared.throttling import intake
+from laneyard.shared.throttling.rates import RateBook
+from laneyard.shared.throttling.window import batch_size, window_end, window_index, window_limit
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import time
 
-from services.admission.throttling.window import parse_rates
-from shared.settings import Settings
-from shared.store import throttle
-from shared.store.database import Database
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import throttle
+from laneyard.shared.store.database import Database
+from laneyard.shared.throttling.window import parse_rates
 
 
 class RateBook:

@@ -16,16 +16,17 @@ from collections.abc import Callable
 from aio_pika.abc import ExchangeType
 from aiormq.exceptions import ChannelInvalidStateError
 
-from services.admission.errors import Rejected
-from services.admission.throttling import intake
-from services.admission.throttling.rates import RateBook
-from shared.amqp.bus import Bus, Unroutable
-from shared.metrics import admission as admission_metrics
-from shared.models import JobMessage, Submission, SubmitResult, new_job_id
-from shared.states import JobState
-from shared.store import clusters, idempotency, intakes, jobs, lanes
-from shared.store.database import Database, Doc
-from shared.store.job_writes import JobWrites
+from laneyard.shared.admitting.refusal import RefusalKind, Refused
+from laneyard.shared.amqp.bus import Bus, Unroutable
+from laneyard.shared.ids import new_job_id
+from laneyard.shared.metrics import admission as admission_metrics
+from laneyard.shared.models import JobMessage, Submission, SubmitResult
+from laneyard.shared.states import JobState
+from laneyard.shared.store import clusters, idempotency, intakes, jobs, lanes
+from laneyard.shared.store.database import Database, Doc
+from laneyard.shared.store.job_writes import JobWrites
+from laneyard.shared.throttling import intake
+from laneyard.shared.throttling.rates import RateBook
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +58,7 @@ class Admitter:
     def forget_cluster(self, slug: str) -> None:
         self._known_clusters.pop(slug, None)
 
-    @admission_metrics.counts_rejections(Rejected)
+    @admission_metrics.counts_rejections(Refused)
     async def admit(
         self,
         sub: Submission,
@@ -69,7 +70,9 @@ class Admitter:
     ) -> SubmitResult:
         size = len(json.dumps(sub.args, separators=(",", ":")))
         if size > self.max_args_bytes:
-            raise Rejected(413, f"args is {size} bytes; the limit is {self.max_args_bytes} bytes")
+            raise Refused(
+                RefusalKind.TOO_LARGE, f"args is {size} bytes; the limit is {self.max_args_bytes} bytes"
+            )
         await self._check_cluster(sub.cluster)
 
         job_id = job_id or new_job_id()
@@ -80,7 +83,7 @@ class Admitter:
                 job.parent_id = parent_id
         except (ValueError, OverflowError) as exc:
             # A naive start_at near year 1 or 9999 has no epoch time in the local zone.
-            raise Rejected(422, f"start_at {sub.start_at} cannot be used: {exc}") from exc
+            raise Refused(RefusalKind.INVALID, f"start_at {sub.start_at} cannot be used: {exc}") from exc
         if sub.idempotency_key is not None:
             owner, mine = await idempotency.claim(self.db, sub.idempotency_key, job_id)
             if mine and owner != job_id:
@@ -91,11 +94,11 @@ class Admitter:
                     # The first submission has not published and recorded its job (yet): answering
                     # "duplicate" now would hand out the id of a job that may never exist. Its claim
                     # goes stale after a while, and a retry then takes it over.
-                    raise Rejected(
-                        503,
+                    raise Refused(
+                        RefusalKind.RETRY,
                         f"a submission with idempotency key {sub.idempotency_key!r} is still in "
                         "progress or did not go through; retry it",
-                        headers={"Retry-After": "1"},
+                        retry_after=1.0,
                     )
                 state = JobState(doc["state"])
                 admission_metrics.JOBS_DEDUPLICATED.labels(sub.lane, sub.cluster).inc()
@@ -135,9 +138,9 @@ class Admitter:
         doc = await clusters.get(self.db, slug)
         if doc is None:
             self._known_clusters.pop(slug, None)
-            raise Rejected(404, f"unknown cluster {slug!r}")
+            raise Refused(RefusalKind.NOT_FOUND, f"unknown cluster {slug!r}")
         if doc.get("deleting"):
-            raise Rejected(409, f"cluster {slug!r} is being deleted")
+            raise Refused(RefusalKind.CONFLICT, f"cluster {slug!r} is being deleted")
         self._known_clusters[slug] = time.monotonic()
 
     async def _to_intake(self, job: JobMessage) -> None:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from aio_pika.abc import AbstractQueue, ExchangeType
 
-from shared.amqp.topology import MAX_PRIORITY, Names, Topology
+from laneyard.shared.amqp.topology import MAX_PRIORITY, Names, Topology
 
 
 def exchange_name(names: Names) -> str:

@@ -1,0 +1,1 @@
+"""Laneyard: a resource-aware, fair, observable distributed job scheduler."""
