@@ -8,7 +8,7 @@ test:
 	bash dev/test
 
 lint:
-	bash -c 'source dev/bootstrap && ruff check laneyard services shared tests && ruff format --check laneyard services shared tests && mypy --strict laneyard'
+	bash -c 'source dev/bootstrap && ruff check laneyard services shared tests && ruff format --check laneyard services shared tests && mypy --strict laneyard && lint-imports'
 
 unit:
 	bash -c 'source dev/bootstrap && python -m pytest tests/unit'

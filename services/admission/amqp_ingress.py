@@ -15,7 +15,7 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from laneyard.shared.admitting.admit import Admitter
-from laneyard.shared.admitting.refusal import Refused, invalid_reason
+from laneyard.shared.admitting.refusal import NotAdmitted, invalid_reason
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.ids import JOB_ID
 from laneyard.shared.metrics import admission as admission_metrics
@@ -59,7 +59,7 @@ class AmqpIngress:
             if sub is not None:
                 try:
                     await self.admitter.admit(sub, job_id)
-                except Refused as exc:
+                except NotAdmitted as exc:
                     if exc.transient:
                         raise  # not the message's fault: it comes back and is tried again
                     reason = exc.message

@@ -1,6 +1,6 @@
 """Why a request was refused, with the HTTP status that says so.
 
-A job the core refuses raises ``Refused``, which carries no status: ``Refused.http_status`` maps it.
+A job the core refuses raises ``NotAdmitted``, which carries no status: ``NotAdmitted.http_status`` maps it.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from aiormq.exceptions import AMQPError, ChannelInvalidStateError
 from pymongo.errors import ConnectionFailure
 
-from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.amqp.bus import Unroutable
 
 # Errors that mean a backing service is away rather than that the request is wrong: answered 503.
@@ -25,7 +25,7 @@ class Rejected(Exception):
         self.headers = headers
 
 
-def retry_after(exc: Refused) -> dict[str, str] | None:
+def retry_after(exc: NotAdmitted) -> dict[str, str] | None:
     if exc.retry_after is None:
         return None
     return {"Retry-After": str(max(1, round(exc.retry_after)))}

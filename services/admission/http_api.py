@@ -21,7 +21,7 @@ from laneyard.services.admission.routes import (
     throttles,
 )
 from laneyard.shared.admitting.admit import Admitter
-from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.metrics import admission as admission_metrics
 from laneyard.shared.metrics import server as metrics_server
 from laneyard.shared.models import MAX_BATCH
@@ -49,8 +49,8 @@ def create_app(
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
 
-    @app.exception_handler(Refused)
-    async def refused(_: Request, exc: Refused) -> JSONResponse:
+    @app.exception_handler(NotAdmitted)
+    async def refused(_: Request, exc: NotAdmitted) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.http_status, headers=retry_after(exc))
 
     async def unavailable(request: Request, exc: Exception) -> JSONResponse:

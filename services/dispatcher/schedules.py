@@ -21,7 +21,7 @@ from collections.abc import Callable
 from pydantic import ValidationError
 
 from laneyard.shared.admitting.admit import Admitter
-from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.models import Submission
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store import schedules
@@ -156,8 +156,8 @@ class ScheduleLoop:
                 # never comes. It stays due; the next tick sees the job, or takes the stale claim.
                 return 0
             job_id = result.id
-        except Refused as exc:
-            # Refused for good (its cluster was deleted, say): this fire is skipped, and the reason
+        except NotAdmitted as exc:
+            # NotAdmitted for good (its cluster was deleted, say): this fire is skipped, and the reason
             # shown on the schedule. A broker or database failure raises instead, to fire again.
             if exc.transient:
                 raise

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -99,5 +100,16 @@ task = default_registry.task
 
 
 def import_task_modules(paths: list[str]) -> None:
+    """Imports the modules that register tasks (``--tasks myapp.tasks``), looking in the current
+    directory first, as ``python -m`` does: the ``laneyard`` console script's sys.path starts at its
+    bin/ folder instead, and the user's project would not be found."""
+    if paths:
+        cwd_first_on_path()
     for path in paths:
         importlib.import_module(path)
+
+
+def cwd_first_on_path() -> None:
+    cwd = os.getcwd()
+    if not sys.path or os.path.realpath(sys.path[0] or os.curdir) != os.path.realpath(cwd):
+        sys.path.insert(0, cwd)

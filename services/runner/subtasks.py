@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from laneyard.shared.admitting.admit import Admitter
-from laneyard.shared.admitting.refusal import Refused, invalid_reason
+from laneyard.shared.admitting.refusal import NotAdmitted, invalid_reason
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.ids import new_job_id
 from laneyard.shared.models import JobMessage, Submission
@@ -98,7 +98,7 @@ class JobSpawner:
             # Not admitted (or maybe, after a timeout): the parent must not wait for it either way.
             with contextlib.suppress(Exception):
                 await subtasks.unregister(db, parent.id, child_id)
-            if isinstance(exc, Refused) and not exc.transient:
+            if isinstance(exc, NotAdmitted) and not exc.transient:
                 raise SubtaskRejected(exc.message) from exc
             raise
         if result.duplicate:

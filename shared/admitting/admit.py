@@ -16,7 +16,7 @@ from collections.abc import Callable
 from aio_pika.abc import ExchangeType
 from aiormq.exceptions import ChannelInvalidStateError
 
-from laneyard.shared.admitting.refusal import RefusalKind, Refused
+from laneyard.shared.admitting.refusal import NotAdmitted, RefusalKind
 from laneyard.shared.amqp.bus import Bus, Unroutable
 from laneyard.shared.ids import new_job_id
 from laneyard.shared.metrics import admission as admission_metrics
@@ -58,7 +58,7 @@ class Admitter:
     def forget_cluster(self, slug: str) -> None:
         self._known_clusters.pop(slug, None)
 
-    @admission_metrics.counts_rejections(Refused)
+    @admission_metrics.counts_rejections(NotAdmitted)
     async def admit(
         self,
         sub: Submission,
@@ -70,7 +70,7 @@ class Admitter:
     ) -> SubmitResult:
         size = len(json.dumps(sub.args, separators=(",", ":")))
         if size > self.max_args_bytes:
-            raise Refused(
+            raise NotAdmitted(
                 RefusalKind.TOO_LARGE, f"args is {size} bytes; the limit is {self.max_args_bytes} bytes"
             )
         await self._check_cluster(sub.cluster)
@@ -83,7 +83,7 @@ class Admitter:
                 job.parent_id = parent_id
         except (ValueError, OverflowError) as exc:
             # A naive start_at near year 1 or 9999 has no epoch time in the local zone.
-            raise Refused(RefusalKind.INVALID, f"start_at {sub.start_at} cannot be used: {exc}") from exc
+            raise NotAdmitted(RefusalKind.INVALID, f"start_at {sub.start_at} cannot be used: {exc}") from exc
         if sub.idempotency_key is not None:
             owner, mine = await idempotency.claim(self.db, sub.idempotency_key, job_id)
             if mine and owner != job_id:
@@ -94,7 +94,7 @@ class Admitter:
                     # The first submission has not published and recorded its job (yet): answering
                     # "duplicate" now would hand out the id of a job that may never exist. Its claim
                     # goes stale after a while, and a retry then takes it over.
-                    raise Refused(
+                    raise NotAdmitted(
                         RefusalKind.RETRY,
                         f"a submission with idempotency key {sub.idempotency_key!r} is still in "
                         "progress or did not go through; retry it",
@@ -138,9 +138,9 @@ class Admitter:
         doc = await clusters.get(self.db, slug)
         if doc is None:
             self._known_clusters.pop(slug, None)
-            raise Refused(RefusalKind.NOT_FOUND, f"unknown cluster {slug!r}")
+            raise NotAdmitted(RefusalKind.NOT_FOUND, f"unknown cluster {slug!r}")
         if doc.get("deleting"):
-            raise Refused(RefusalKind.CONFLICT, f"cluster {slug!r} is being deleted")
+            raise NotAdmitted(RefusalKind.CONFLICT, f"cluster {slug!r} is being deleted")
         self._known_clusters[slug] = time.monotonic()
 
     async def _to_intake(self, job: JobMessage) -> None:

@@ -29,7 +29,7 @@ HTTP_STATUS: dict[RefusalKind, int] = {
 }
 
 
-class Refused(Exception):
+class NotAdmitted(Exception):
     """A submission that was not admitted; ``message`` says why in words a client can show."""
 
     def __init__(self, kind: RefusalKind, message: str, *, retry_after: float | None = None) -> None:

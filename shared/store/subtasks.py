@@ -47,12 +47,6 @@ async def unregister(db: Database, parent_id: str, child_id: str) -> None:
     await db["jobs"].update_one({"_id": parent_id}, {"$unset": {f"children.{child_id}": ""}})
 
 
-def children_of(parent: Doc) -> list[str]:
-    """Child ids in the order they were spawned."""
-    children: dict[str, Any] = parent.get("children") or {}
-    return sorted(children, key=lambda cid: float(children[cid].get("at") or 0.0))
-
-
 async def await_children(
     db: Database, parent_id: str, attempt: int, runner_id: str, result: Any, transition: Transition
 ) -> Doc | None:

@@ -8,7 +8,7 @@ import json
 import pytest
 
 from laneyard.shared.admitting.admit import Admitter
-from laneyard.shared.admitting.refusal import RefusalKind, Refused
+from laneyard.shared.admitting.refusal import NotAdmitted, RefusalKind
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.models import Submission
 from laneyard.shared.settings import Settings
@@ -90,7 +90,7 @@ async def test_two_replicas_racing_on_one_key_make_exactly_one_job(
 
 
 async def test_admitter_refuses_unknown_cluster_directly(db: Database, bus: Bus) -> None:
-    with pytest.raises(Refused) as info:
+    with pytest.raises(NotAdmitted) as info:
         await Admitter(bus, db, 1000).admit(Submission.model_validate({**BODY, "cluster": "nowhere"}))
     assert info.value.kind is RefusalKind.NOT_FOUND and info.value.http_status == 404
 
@@ -108,7 +108,7 @@ async def test_job_list_filters_pages_and_orders_newest_first(
 
         listed = (await client.get("/v1/jobs")).json()
         assert [j["id"] for j in listed["jobs"]] == ids[::-1]
-        assert listed["next_cursor"] is None and "args" not in listed["jobs"][0]
+        assert listed["next_cursor"] is None and listed["jobs"][0]["args"] is None
 
         other = (await client.get("/v1/jobs", params={"lane": "other"})).json()["jobs"]
         assert [j["id"] for j in other] == [ids[5], ids[3], ids[1]]
@@ -151,7 +151,11 @@ async def test_cancel_queued_running_and_finished_jobs(settings: Settings, db: D
 
         for job_id in (queued, waiting):
             reply = await client.post(f"/v1/jobs/{job_id}/cancel")
-            assert reply.status_code == 200 and reply.json() == {"id": job_id, "state": "CANCELLED"}
+            assert reply.status_code == 200 and reply.json() == {
+                "id": job_id,
+                "state": "CANCELLED",
+                "cancel_requested": False,
+            }
             doc = await jobs.get(db, job_id)
             assert doc is not None and doc["state"] == "CANCELLED"
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import httpx
 
+from laneyard.client import AsyncClient, RetryPolicy
 from laneyard.services.admission.http_api import create_app
 from laneyard.shared.admitting.admit import Admitter
 from laneyard.shared.amqp.bus import Bus
@@ -28,3 +29,28 @@ async def api(
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://admission", timeout=30) as client:
         yield client, admitter
+
+
+@contextlib.asynccontextmanager
+async def laneyard_client(
+    settings: Settings,
+    db: Database,
+    bus: Bus,
+    *,
+    api_key: str | None = None,
+    wrap: Callable[[httpx.AsyncBaseTransport], httpx.AsyncBaseTransport] | None = None,
+    **overrides: Any,
+) -> AsyncIterator[AsyncClient]:
+    """The public ``AsyncClient`` talking in-process to one admission replica's app; ``wrap`` may put
+    a transport in between (to drop or fail requests on the way)."""
+    s = settings.model_copy(update=overrides)
+    rates = RateBook(db, s)
+    admitter = Admitter(bus, db, s.max_args_bytes, cache_seconds=s.admission_cache_seconds, rates=rates)
+    transport: httpx.AsyncBaseTransport = httpx.ASGITransport(app=create_app(admitter, db, s, rates))
+    if wrap is not None:
+        transport = wrap(transport)
+    fast = RetryPolicy(attempts=4, base=0.01, cap=0.05)
+    async with AsyncClient(
+        "http://admission", api_key, transport=transport, retry=fast, timeout=30
+    ) as client:
+        yield client

@@ -6,7 +6,9 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,14 +18,21 @@ from laneyard.shared.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
+# How a service is started: ``python -m`` by default, or the ``laneyard`` console script a user would run.
+PYTHON_M = (sys.executable, "-m", "laneyard.services.cli")
+CONSOLE_SCRIPT = (str(Path(sysconfig.get_path("scripts")) / "laneyard"),)
 
-def settings_env(settings: Settings, **extra: str) -> dict[str, str]:
+
+def settings_env(settings: Settings, *, repo_on_path: bool = True, **extra: str) -> dict[str, str]:
+    """The environment of a service. ``repo_on_path`` puts the repository root on PYTHONPATH (so
+    ``tests.e2e.tasks`` imports); without it the service sees only what an installed Laneyard has."""
     env = dict(os.environ)
     for name, value in settings.model_dump().items():
         if value is not None:
             env[f"LANEYARD_{name.upper()}"] = str(value).lower() if isinstance(value, bool) else str(value)
     env.update(extra)
-    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    if repo_on_path:
+        env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
     return env
 
 
@@ -34,11 +43,12 @@ class Service:
     env: dict[str, str]
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
+    cwd: Path = ROOT
 
     def start(self) -> None:
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT
+                self.argv, env=self.env, stdout=log, stderr=subprocess.STDOUT, cwd=self.cwd
             )
 
     def signal(self, sig: int) -> None:
@@ -66,13 +76,24 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.http_port}"
 
-    def add(self, role: str, *args: str, name: str | None = None, **env: str) -> Service:
+    def add(
+        self,
+        role: str,
+        *args: str,
+        name: str | None = None,
+        cwd: Path = ROOT,
+        command: Sequence[str] = PYTHON_M,
+        repo_on_path: bool = True,
+        **env: str,
+    ) -> Service:
+        """Starts ``<command> <role> <args>`` in ``cwd``; ``env`` adds to the environment."""
         name = name or f"{role}-{sum(s.name.startswith(role) for s in self.services) + 1}"
         service = Service(
             name,
-            [sys.executable, "-m", "laneyard.services.cli", role, *args],
-            settings_env(self.settings, **self.env_extra, **env),
+            [*command, role, *args],
+            settings_env(self.settings, repo_on_path=repo_on_path, **self.env_extra, **env),
             self.log_dir / f"{name}.log",
+            cwd=cwd,
         )
         self.services.append(service)
         service.start()

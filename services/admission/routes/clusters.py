@@ -2,26 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
-
 from fastapi import APIRouter, Depends, Response
-from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from laneyard.services.admission.errors import Rejected
-from laneyard.services.admission.job_view import iso
 from laneyard.services.admission.routes import Context
 from laneyard.shared.store import clusters
-from laneyard.shared.store.database import Doc
-
-
-class ClusterCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
-
-
-def cluster_view(doc: Doc) -> dict[str, Any]:
-    return {"slug": doc["_id"], "name": doc.get("name"), "created_at": iso(doc.get("created_at"))}
+from laneyard.shared.views.clusters import ClusterCreate, ClusterList, ClusterView
 
 
 def router(ctx: Context) -> APIRouter:
@@ -29,21 +15,21 @@ def router(ctx: Context) -> APIRouter:
     read_scope = [Depends(ctx.auth.require("read"))]
     admin_scope = [Depends(ctx.auth.require("admin"))]
 
-    @api.post("", status_code=201, dependencies=admin_scope)
-    async def create(body: ClusterCreate) -> dict[str, Any]:
+    @api.post("", status_code=201, response_model=ClusterView, dependencies=admin_scope)
+    async def create(body: ClusterCreate) -> ClusterView:
         """The slug is the name made URL-safe plus four random characters, e.g. ``gpu-farm-3kq9``."""
-        return cluster_view(await clusters.create(ctx.db, body.name))
+        return ClusterView.from_doc(await clusters.create(ctx.db, body.name))
 
-    @api.get("", dependencies=read_scope)
-    async def list_clusters() -> dict[str, Any]:
-        return {"clusters": [cluster_view(d) for d in await clusters.all_clusters(ctx.db)]}
+    @api.get("", response_model=ClusterList, dependencies=read_scope)
+    async def list_clusters() -> ClusterList:
+        return ClusterList(clusters=[ClusterView.from_doc(d) for d in await clusters.all_clusters(ctx.db)])
 
-    @api.get("/{slug}", dependencies=read_scope)
-    async def get(slug: str) -> dict[str, Any]:
+    @api.get("/{slug}", response_model=ClusterView, dependencies=read_scope)
+    async def get(slug: str) -> ClusterView:
         doc = await clusters.get(ctx.db, slug)
         if doc is None:
             raise Rejected(404, f"unknown cluster {slug!r}")
-        return cluster_view(doc)
+        return ClusterView.from_doc(doc)
 
     @api.delete("/{slug}", status_code=204, dependencies=admin_scope)
     async def delete(slug: str) -> Response:

@@ -12,50 +12,22 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
 from laneyard.services.admission.errors import Rejected
-from laneyard.services.admission.job_view import iso
 from laneyard.services.admission.routes import Context
 from laneyard.shared.admitting.refusal import invalid_reason
 from laneyard.shared.ids import new_job_id
 from laneyard.shared.models import JobMessage, Submission
 from laneyard.shared.store import dead_letters, jobs, paging
 from laneyard.shared.store.database import Doc
+from laneyard.shared.views.dead_letters import DeadLetterDetail, DeadLetterItem, DeadLetterPage, ReplayResult
 
 # A claimed replay whose job is still not recorded after this long was interrupted: it is redone.
 STALE_REPLAY_SECONDS = 30.0
-
-
-def item_view(doc: Doc) -> dict[str, Any]:
-    replay = doc.get("replay_job_id")
-    return {
-        "id": doc["_id"],
-        "job_id": doc.get("job_id"),
-        "source": doc.get("source"),
-        "reason": doc.get("reason"),
-        "recorded_at": iso(doc.get("at")),
-        "replayed": bool(replay),
-        "replay_job_id": replay or None,
-    }
-
-
-def detail_view(doc: Doc) -> dict[str, Any]:
-    text = str(doc.get("body") or "")
-    body: Any = text
-    try:
-        body = json.loads(text)
-    except ValueError:
-        pass
-    return {
-        **item_view(doc),
-        "replayed_at": iso(doc.get("replayed_at")),
-        "body": body,
-        "body_truncated": bool(doc.get("body_truncated")),
-    }
 
 
 def submission_of(doc: Doc) -> Submission:
@@ -94,7 +66,7 @@ def router(ctx: Context) -> APIRouter:
     read_scope = [Depends(ctx.auth.require("read"))]
     admin_scope = [Depends(ctx.auth.require("admin"))]
 
-    @api.get("", dependencies=read_scope)
+    @api.get("", response_model=DeadLetterPage, dependencies=read_scope)
     async def list_dead_letters(
         source: Annotated[
             str | None, Query(max_length=64, description="admission, dispatcher, runner")
@@ -102,7 +74,7 @@ def router(ctx: Context) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=dead_letters.MAX_LIMIT)] = 100,
         cursor: Annotated[str | None, Query(max_length=512, description="`next` of a page")] = None,
         skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    ) -> dict[str, Any]:
+    ) -> DeadLetterPage:
         """Newest first, without bodies (get one for its body); follow ``next`` for the next page."""
         try:
             docs, after = await dead_letters.page(
@@ -110,17 +82,17 @@ def router(ctx: Context) -> APIRouter:
             )
         except paging.BadCursor as exc:
             raise Rejected(422, str(exc)) from exc
-        return {"items": [item_view(d) for d in docs], "next": after}
+        return DeadLetterPage(items=[DeadLetterItem.from_doc(d) for d in docs], next=after)
 
-    @api.get("/{dead_id}", dependencies=read_scope)
-    async def get_dead_letter(dead_id: str) -> dict[str, Any]:
+    @api.get("/{dead_id}", response_model=DeadLetterDetail, dependencies=read_scope)
+    async def get_dead_letter(dead_id: str) -> DeadLetterDetail:
         doc = await dead_letters.get(ctx.db, dead_id)
         if doc is None:
             raise Rejected(404, f"no dead letter {dead_id!r}")
-        return detail_view(doc)
+        return DeadLetterDetail.from_doc(doc)
 
-    @api.post("/{dead_id}/replay", dependencies=admin_scope)
-    async def replay(dead_id: str) -> dict[str, Any]:
+    @api.post("/{dead_id}/replay", response_model=ReplayResult, dependencies=admin_scope)
+    async def replay(dead_id: str) -> ReplayResult:
         """Admits a new job from the dead letter (200); again, the same job (200, duplicate)."""
         doc = await dead_letters.get(ctx.db, dead_id)
         if doc is None:
@@ -136,7 +108,7 @@ def router(ctx: Context) -> APIRouter:
             again = await dead_letters.get(ctx.db, dead_id)
             return await _replayed(again or doc)
         await _admit(dead_id, sub, job_id)
-        return {"id": dead_id, "job_id": job_id, "duplicate": False}
+        return ReplayResult(id=dead_id, job_id=job_id, duplicate=False)
 
     async def _admit(dead_id: str, sub: Submission, job_id: str) -> None:
         try:
@@ -146,13 +118,13 @@ def router(ctx: Context) -> APIRouter:
             raise
         await jobs.note(ctx.db, job_id, {"replay_of": dead_id})
 
-    async def _replayed(doc: Doc) -> dict[str, Any]:
+    async def _replayed(doc: Doc) -> ReplayResult:
         job_id = str(doc["replay_job_id"])
         claimed = float(doc.get("replayed_at") or 0.0)
         if await jobs.get(ctx.db, job_id) is None and time.time() - claimed > STALE_REPLAY_SECONDS:
             # The replay that claimed it died before the job was recorded: finish it, same job id.
             await ctx.admitter.admit(submission_of(doc), job_id)
             await jobs.note(ctx.db, job_id, {"replay_of": doc["_id"]})
-        return {"id": doc["_id"], "job_id": job_id, "duplicate": True}
+        return ReplayResult(id=doc["_id"], job_id=job_id, duplicate=True)
 
     return api

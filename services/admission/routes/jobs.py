@@ -7,15 +7,14 @@ import json
 import logging
 import re
 import time
-from typing import Annotated, Any
+from typing import Annotated
 
 from aio_pika.abc import ExchangeType
 from fastapi import APIRouter, Depends, Query, Response
 
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected
-from laneyard.services.admission.job_view import iso, job_view
 from laneyard.services.admission.routes import Context
-from laneyard.shared.admitting.refusal import Refused
+from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.metrics import runner as runner_metrics
 from laneyard.shared.models import (
     MAX_BATCH,
@@ -27,6 +26,8 @@ from laneyard.shared.models import (
 )
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store import job_queries, jobs, logs, paging
+from laneyard.shared.views import utc
+from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, LogPage
 
 log = logging.getLogger(__name__)
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
@@ -75,7 +76,7 @@ def router(ctx: Context) -> APIRouter:
         try:
             async with admitting:
                 result = await ctx.admitter.admit(sub)
-        except Refused as exc:
+        except NotAdmitted as exc:
             return BatchItem(status=exc.http_status, detail=exc.message)
         except Exception as exc:
             # Broker or database trouble with this job: the others stand; the caller retries this
@@ -86,7 +87,7 @@ def router(ctx: Context) -> APIRouter:
         status = 200 if result.duplicate else 202
         return BatchItem(status=status, id=result.id, state=result.state, duplicate=result.duplicate)
 
-    @api.get("", dependencies=read_scope)
+    @api.get("", response_model=JobPage, dependencies=read_scope)
     async def list_jobs(
         state: JobState | None = None,
         lane: str | None = None,
@@ -95,7 +96,7 @@ def router(ctx: Context) -> APIRouter:
         limit: Annotated[int, Query(ge=1, le=job_queries.MAX_LIMIT)] = 100,
         cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of a page")] = None,
         skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
-    ) -> dict[str, Any]:
+    ) -> JobPage:
         """Newest first, without args (get a job for those); follow ``next_cursor`` for the next page."""
         try:
             query = job_queries.build_filter(
@@ -108,27 +109,22 @@ def router(ctx: Context) -> APIRouter:
         except paging.BadCursor as exc:
             raise Rejected(422, str(exc)) from exc
         docs, next_cursor = await job_queries.find(ctx.db, query, limit, skip)
-        views = []
-        for doc in docs:
-            view = job_view(doc)
-            view.pop("args", None)
-            views.append(view)
-        return {"jobs": views, "next_cursor": next_cursor}
+        return JobPage(jobs=[JobView.from_doc(d, with_args=False) for d in docs], next_cursor=next_cursor)
 
-    @api.get("/{job_id}", dependencies=read_scope)
-    async def get_job(job_id: str) -> dict[str, Any]:
+    @api.get("/{job_id}", response_model=JobView, dependencies=read_scope)
+    async def get_job(job_id: str) -> JobView:
         doc = await jobs.get(ctx.db, job_id)
         if doc is None:
             raise Rejected(404, f"no job {job_id!r}")
-        return job_view(doc)
+        return JobView.from_doc(doc)
 
-    @api.get("/{job_id}/logs", dependencies=read_scope)
+    @api.get("/{job_id}/logs", response_model=LogPage, dependencies=read_scope)
     async def get_logs(
         job_id: str,
         attempt: Annotated[int | None, Query(ge=1, le=1000, description="default: the current one")] = None,
         after: Annotated[int, Query(ge=0, description="return lines whose seq is greater")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LOG_LINES)] = 1000,
-    ) -> dict[str, Any]:
+    ) -> LogPage:
         """One attempt's lines in order. To follow: pass ``next`` back as ``after`` (with the same
         ``attempt``) until ``done``, which is true once the job has ended and every line was returned."""
         # The state is read before the lines: a runner stores an attempt's last lines before it
@@ -142,21 +138,21 @@ def router(ctx: Context) -> APIRouter:
             raise Rejected(404, f"job {job_id!r} has had {current} attempt(s); there is no attempt {wanted}")
         page = await logs.read_after(ctx.db, job_id, wanted, after, limit)
         lines = [
-            {"seq": ln["seq"], "ts": iso(ln.get("t")), "stream": ln.get("s"), "line": ln.get("m")}
+            LogLine(seq=ln["seq"], ts=utc(ln.get("t")), stream=ln.get("s"), line=ln.get("m"))
             for ln in page.lines
         ]
-        return {
-            "id": job_id,
-            "state": doc["state"],
-            "attempt": wanted,
-            "attempts": current,
-            "lines": lines,
-            "next": page.next,
-            "done": doc["state"] in TERMINAL and page.complete,
-        }
+        return LogPage(
+            id=job_id,
+            state=doc["state"],
+            attempt=wanted,
+            attempts=current,
+            lines=lines,
+            next=page.next,
+            done=doc["state"] in TERMINAL and page.complete,
+        )
 
-    @api.post("/{job_id}/cancel", dependencies=submit_scope)
-    async def cancel(job_id: str, response: Response) -> dict[str, Any]:
+    @api.post("/{job_id}/cancel", response_model=CancelResult, dependencies=submit_scope)
+    async def cancel(job_id: str, response: Response) -> CancelResult:
         """A queued job is cancelled at once (200); a running one is asked to stop (202)."""
         # A few rounds, because the job may move on between reading its state and changing it.
         for _ in range(5):
@@ -181,7 +177,7 @@ def router(ctx: Context) -> APIRouter:
                 )
                 if done is not None:
                     runner_metrics.TASKS_CANCELLED.labels(str(doc.get("task", ""))).inc()
-                    return {"id": job_id, "state": str(JobState.CANCELLED)}
+                    return CancelResult(id=job_id, state=JobState.CANCELLED)
                 continue
             if doc.get("awaiting_subtasks"):
                 # Its own function is done and no runner holds it: cancelled here and now. Its
@@ -192,7 +188,7 @@ def router(ctx: Context) -> APIRouter:
                     fields={"reason": "cancelled on request", "awaiting_subtasks": False},
                 )  # fmt: skip
                 if done is not None:
-                    return {"id": job_id, "state": str(JobState.CANCELLED)}
+                    return CancelResult(id=job_id, state=JobState.CANCELLED)
                 continue
             # RUNNING: only its runner can stop it; the request is recorded and broadcast.
             marked = await ctx.db["jobs"].update_one(
@@ -209,7 +205,7 @@ def router(ctx: Context) -> APIRouter:
                 transient=True,
             )
             response.status_code = 202
-            return {"id": job_id, "state": str(JobState.RUNNING), "cancel_requested": True}
+            return CancelResult(id=job_id, state=JobState.RUNNING, cancel_requested=True)
         raise Rejected(409, f"job {job_id!r} kept changing state; try again")
 
     return api

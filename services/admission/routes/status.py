@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends
 
 from laneyard.services.admission import queue_depth
@@ -11,11 +9,20 @@ from laneyard.services.admission.routes import Context
 from laneyard.shared.store import clusters, intakes, lanes, runners, unserved
 from laneyard.shared.store.database import Doc
 from laneyard.shared.throttling import intake
+from laneyard.shared.views.status import (
+    Amount,
+    Capacity,
+    ClusterStatus,
+    LaneStatus,
+    RunnerCounts,
+    Status,
+    WaitingTask,
+)
 
 MAX_LANES = 1000
 
 
-def cluster_summary(docs: list[Doc]) -> dict[str, Any]:
+def cluster_summary(docs: list[Doc]) -> ClusterStatus:
     cpu = sum(int(d.get("cpu_millicores") or 0) for d in docs)
     cpu_used = sum(int(d.get("reserved_cpu_millicores") or 0) for d in docs)
     mem = sum(int(d.get("memory_mib") or 0) for d in docs)
@@ -23,26 +30,33 @@ def cluster_summary(docs: list[Doc]) -> dict[str, Any]:
     slots = sum(int(d.get("slots") or 0) for d in docs)
     running = sum(len(d.get("running") or {}) for d in docs)
     busy = sum(1 for d in docs if d.get("running"))
-    return {
-        "runners": {
-            "idle": len(docs) - busy,
-            "busy": busy,
-            "draining": sum(1 for d in docs if d.get("draining")),
-        },
-        "running_jobs": running,
-        "capacity": {
-            "cpu_millicores": {"total": cpu, "used": cpu_used, "free": max(0, cpu - cpu_used)},
-            "memory_mib": {"total": mem, "used": mem_used, "free": max(0, mem - mem_used)},
-            "slots": {"total": slots, "used": running, "free": max(0, slots - running)},
-        },
-    }
+    return ClusterStatus(
+        runners=RunnerCounts(
+            idle=len(docs) - busy,
+            busy=busy,
+            draining=sum(1 for d in docs if d.get("draining")),
+        ),
+        running_jobs=running,
+        capacity=Capacity(
+            cpu_millicores=Amount(total=cpu, used=cpu_used, free=max(0, cpu - cpu_used)),
+            memory_mib=Amount(total=mem, used=mem_used, free=max(0, mem - mem_used)),
+            slots=Amount(total=slots, used=running, free=max(0, slots - running)),
+        ),
+    )
 
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["status"])
 
-    @api.get("/status", dependencies=[Depends(ctx.auth.require("read"))])
-    async def status() -> dict[str, Any]:
+    # Unset fields are left out so that a lane without an intake queue shows no ``throttled`` at all,
+    # as before these were models: readers such as the CLI show the key's absence, not a null.
+    @api.get(
+        "/status",
+        response_model=Status,
+        response_model_exclude_unset=True,
+        dependencies=[Depends(ctx.auth.require("read"))],
+    )
+    async def status() -> Status:
         """``queued`` is what waits in the lane queue; ``throttled`` what waits in its intake queue."""
         bus = ctx.admitter.bus
         lane_docs = (await lanes.all_lanes(ctx.db))[:MAX_LANES]
@@ -56,14 +70,14 @@ def router(ctx: Context) -> APIRouter:
         found = await queue_depth.depths(bus, names)
         lane_rows = []
         for d in sorted(lane_docs, key=lambda d: (str(d["lane"]), str(d["cluster"]))):
-            row: dict[str, Any] = {
-                "lane": d["lane"],
-                "cluster": d["cluster"],
-                "queued": found.get(bus.names.lane_queue(d["lane"], d["cluster"])),
-            }
+            row = LaneStatus(
+                lane=d["lane"],
+                cluster=d["cluster"],
+                queued=found.get(bus.names.lane_queue(d["lane"], d["cluster"])),
+            )
             throttled = intake.queue_name(bus.names, d["lane"], d["cluster"])
             if throttled in found:
-                row["throttled"] = found[throttled]
+                row.throttled = found[throttled]
             lane_rows.append(row)
 
         max_age = ctx.settings.heartbeat_seconds * ctx.settings.heartbeat_misses
@@ -82,14 +96,14 @@ def router(ctx: Context) -> APIRouter:
         # delay_max_ms) and no living runner of the cluster offers the task.
         window = 2 * ctx.settings.delay_max_ms / 1000 + max_age
         waiting = [
-            {"cluster": d["cluster"], "task": d["task"], "since": d.get("since"), "last_seen": d["last_seen"]}
+            WaitingTask(cluster=d["cluster"], task=d["task"], since=d.get("since"), last_seen=d["last_seen"])
             for d in await unserved.recent(ctx.db, window)
             if (str(d["cluster"]), str(d["task"])) not in offered
         ]
-        return {
-            "lanes": lane_rows,
-            "waiting_for_runner": sorted(waiting, key=lambda w: (str(w["cluster"]), str(w["task"]))),
-            "clusters": {slug: cluster_summary(docs) for slug, docs in sorted(by_cluster.items())},
-        }
+        return Status(
+            lanes=lane_rows,
+            waiting_for_runner=sorted(waiting, key=lambda w: (w.cluster, w.task)),
+            clusters={slug: cluster_summary(docs) for slug, docs in sorted(by_cluster.items())},
+        )
 
     return api

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
-from pydantic import BaseModel, ConfigDict, Field
 
 from laneyard.services.admission.routes import Context
 from laneyard.shared.store import throttle
+from laneyard.shared.views.throttles import RateBody, RateSet, Throttles
 
 NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
-
-
-class RateBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    rate: float = Field(ge=0, le=1_000_000, description="jobs per second; 0 holds every job back")
 
 
 def router(ctx: Context) -> APIRouter:
@@ -24,33 +18,33 @@ def router(ctx: Context) -> APIRouter:
     read_scope = [Depends(ctx.auth.require("read"))]
     admin_scope = [Depends(ctx.auth.require("admin"))]
 
-    @api.get("", dependencies=read_scope)
-    async def effective() -> dict[str, Any]:
+    @api.get("", response_model=Throttles, dependencies=read_scope)
+    async def effective() -> Throttles:
         """The rates in force: settings, overridden by those set through this API."""
         ctx.rates.invalidate()
         rates = await ctx.rates.effective()
-        return {
-            "lanes": rates["lane"],
-            "clusters": rates["cluster"],
-            "window_seconds": ctx.settings.throttle_window_seconds,
-        }
+        return Throttles(
+            lanes=rates["lane"],
+            clusters=rates["cluster"],
+            window_seconds=ctx.settings.throttle_window_seconds,
+        )
 
-    async def put(kind: str, name: str, body: RateBody) -> dict[str, Any]:
+    async def put(kind: str, name: str, body: RateBody) -> RateSet:
         await throttle.set_rate(ctx.db, kind, name, body.rate)
         ctx.rates.invalidate()
-        return {"kind": kind, "name": name, "rate": body.rate}
+        return RateSet(kind=kind, name=name, rate=body.rate)
 
     async def remove(kind: str, name: str) -> Response:
         await throttle.clear_rate(ctx.db, kind, name)
         ctx.rates.invalidate()
         return Response(status_code=204)
 
-    @api.put("/lanes/{lane}", dependencies=admin_scope)
-    async def put_lane(lane: NamePath, body: RateBody) -> dict[str, Any]:
+    @api.put("/lanes/{lane}", response_model=RateSet, dependencies=admin_scope)
+    async def put_lane(lane: NamePath, body: RateBody) -> RateSet:
         return await put("lane", lane, body)
 
-    @api.put("/clusters/{slug}", dependencies=admin_scope)
-    async def put_cluster(slug: NamePath, body: RateBody) -> dict[str, Any]:
+    @api.put("/clusters/{slug}", response_model=RateSet, dependencies=admin_scope)
+    async def put_cluster(slug: NamePath, body: RateBody) -> RateSet:
         return await put("cluster", slug, body)
 
     @api.delete("/lanes/{lane}", status_code=204, dependencies=admin_scope)

@@ -1,0 +1,278 @@
+"""``AsyncClient``: the HTTP API from asyncio code; the same calls as ``Client``, awaited."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from typing_extensions import Unpack
+
+from laneyard.client import batching, calls
+from laneyard.client.calls import Call, JobSpec, SubmitOptions
+from laneyard.client.job import LOG_POLL, Job, ended, outcome, poll_delays
+from laneyard.client.retry import RetryPolicy, retry_after, status_retryable, transport_retryable
+from laneyard.client.settings import DEFAULT_TIMEOUT, base_url, headers
+from laneyard.errors import Refused, Unavailable, WaitTimeout
+from laneyard.shared.states import JobState
+from laneyard.shared.views.clusters import ClusterView
+from laneyard.shared.views.dead_letters import DeadLetterDetail, DeadLetterItem, ReplayResult
+from laneyard.shared.views.jobs import CancelResult, JobView, LogLine
+from laneyard.shared.views.schedules import ScheduleView
+from laneyard.shared.views.status import Status
+from laneyard.shared.views.throttles import RateSet, Throttles
+
+T = TypeVar("T")
+
+
+class AsyncClient:
+    """Talks to admission from asyncio. ``url`` defaults to ``LANEYARD_URL``, ``api_key`` to
+    ``LANEYARD_API_KEY``.
+
+    Connection failures and 429/502/503/504 answers are retried with backoff (``Retry-After``
+    honoured); submissions carry an idempotency key, so a retry never makes a second job.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.url = base_url(url)
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.AsyncClient(
+            base_url=self.url, headers=headers(api_key), timeout=timeout, transport=transport
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> AsyncClient:
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def send(self, call: Call[T]) -> T:
+        """Executes one call, retrying what may be retried; raises a ``LaneyardError`` otherwise."""
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = await self._http.request(
+                    call.method, call.path, params=list(call.params), json=call.body
+                )
+            except httpx.TransportError as exc:
+                if last or not transport_retryable(exc, call.replay_safe):
+                    raise Unavailable(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
+                await asyncio.sleep(self.retry.delay(attempt))
+                continue
+            if response.is_success:
+                return call.read(response)
+            if not last and status_retryable(response.status_code, call.replay_safe):
+                await asyncio.sleep(self.retry.delay(attempt, retry_after(response)))
+                continue
+            raise calls.error_for(response, call)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    # Jobs.
+
+    async def submit(
+        self, task: str, args: Mapping[str, Any] | None = None, **options: Unpack[SubmitOptions]
+    ) -> Job:
+        """Submits one job and returns its handle; ``Refused`` says why the server would not."""
+        result = await self.send(calls.submit(calls.submission(task, args, options)))
+        return Job(result.id, self, duplicate=result.duplicate)
+
+    async def submit_many(self, jobs: Iterable[JobSpec]) -> builtins.list[Job | Refused]:
+        """Submits any number of jobs, 500 a request; returns, in order, each job's handle or why
+        it was refused. Items the server could not take for now are sent again."""
+        out: builtins.list[Job | Refused | None] = []
+        pending: builtins.list[tuple[int, dict[str, Any]]] = []
+        for spec in jobs:
+            body = batching.body_of(spec)
+            out.append(body if isinstance(body, Refused) else None)
+            if not isinstance(body, Refused):
+                pending.append((len(out) - 1, body))
+        for chunk in batching.chunked(pending):
+            for attempt in range(1, self.retry.attempts + 1):
+                result = await self.send(calls.submit_batch([body for _, body in chunk]))
+                again = []
+                for (index, body), item in zip(chunk, result.jobs, strict=True):
+                    if batching.retry_item(item) and attempt < self.retry.attempts:
+                        again.append((index, body))
+                    elif item.id is not None and item.status < 300:
+                        out[index] = Job(item.id, self, duplicate=item.duplicate)
+                    else:
+                        out[index] = batching.refusal(item) or Refused("no job id in the answer", 502)
+                if not again:
+                    break
+                chunk = again
+                await asyncio.sleep(self.retry.delay(attempt))
+        return [item if item is not None else Refused("not sent", 503) for item in out]
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job (no request is made)."""
+        return Job(job_id, self)
+
+    async def get(self, job_id: str) -> JobView:
+        """The job's fields, result or error, and every transition; ``JobNotFound`` if there is none."""
+        return await self.send(calls.get_job(job_id))
+
+    async def list(
+        self,
+        *,
+        state: JobState | str | None = None,
+        lane: str | None = None,
+        cluster: str | None = None,
+        label: Mapping[str, str] | Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> AsyncIterator[JobView]:
+        """Jobs newest first, without args, fetched a page at a time as the iterator is consumed."""
+        filters = calls.job_filters(state, lane, cluster, label)
+        cursor: str | None = None
+        while True:
+            page = await self.send(calls.list_jobs(filters, cursor, page_size))
+            for item in page.jobs:
+                yield item
+            if page.next_cursor is None or not page.jobs:
+                return
+            cursor = page.next_cursor
+
+    async def cancel(self, job_id: str) -> CancelResult:
+        """A queued job is cancelled at once; a running one is asked to stop (``cancel_requested``)."""
+        return await self.send(calls.cancel(job_id))
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (arq-style API)
+        """Blocks until the job ends; see ``Job.wait``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for delay in poll_delays():
+            view = await self.get(job_id)
+            if ended(view):
+                return outcome(view)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(job_id, timeout or 0.0)
+                delay = min(delay, left)
+            await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def logs(
+        self, job_id: str, *, attempt: int | None = None, follow: bool = True
+    ) -> AsyncIterator[LogLine]:
+        """The job's log lines in order. With ``follow``, waits for new lines and ends when the job
+        has ended and every line was read, moving on to each retry's attempt as it comes."""
+        current, after, pinned = attempt, 0, attempt is not None
+        delays = poll_delays(*LOG_POLL)
+        while True:
+            page = await self.send(calls.logs(job_id, current, after))
+            for item in page.lines:
+                yield item
+            after = page.next
+            if page.lines:
+                delays = poll_delays(*LOG_POLL)
+                continue
+            if not pinned and page.attempts > page.attempt:
+                # A retry began: this attempt's lines were all stored before it did.
+                current, after = page.attempt + 1, 0
+                continue
+            if page.done or not follow:
+                return
+            current = page.attempt
+            await asyncio.sleep(next(delays))
+
+    # The rest of the API.
+
+    async def status(self) -> Status:
+        """Queued jobs per lane, runners and capacity per cluster, tasks waiting for a runner."""
+        return await self.send(calls.status())
+
+    async def create_schedule(
+        self,
+        task: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        every: float | None = None,
+        cron: str | None = None,
+        start_after: str | None = None,
+        on: str | None = None,
+        name: str | None = None,
+        **options: Unpack[SubmitOptions],
+    ) -> ScheduleView:
+        """A schedule that submits this job ``every`` N seconds, on a ``cron`` expression (UTC), or
+        once after job ``start_after`` ends."""
+        body = calls.schedule_body(
+            task, args, options, every=every, cron=cron, start_after=start_after, on=on, name=name
+        )
+        return await self.send(calls.create_schedule(body))
+
+    async def schedules(self) -> builtins.list[ScheduleView]:
+        return (await self.send(calls.list_schedules())).schedules
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleView:
+        return await self.send(calls.get_schedule(schedule_id))
+
+    async def pause_schedule(self, schedule_id: str) -> ScheduleView:
+        return await self.send(calls.pause_schedule(schedule_id, True))
+
+    async def resume_schedule(self, schedule_id: str) -> ScheduleView:
+        return await self.send(calls.pause_schedule(schedule_id, False))
+
+    async def delete_schedule(self, schedule_id: str) -> None:
+        await self.send(calls.delete_schedule(schedule_id))
+
+    async def create_cluster(self, name: str) -> ClusterView:
+        return await self.send(calls.create_cluster(name))
+
+    async def clusters(self) -> builtins.list[ClusterView]:
+        return (await self.send(calls.list_clusters())).clusters
+
+    async def get_cluster(self, slug: str) -> ClusterView:
+        return await self.send(calls.get_cluster(slug))
+
+    async def delete_cluster(self, slug: str) -> None:
+        await self.send(calls.delete_cluster(slug))
+
+    async def throttles(self) -> Throttles:
+        return await self.send(calls.throttles())
+
+    async def set_throttle(
+        self, *, rate: float, lane: str | None = None, cluster: str | None = None
+    ) -> RateSet:
+        """Limits admission of a lane or a cluster to ``rate`` jobs per second (0 holds all back)."""
+        kind, name = calls.throttle_target(lane, cluster)
+        return await self.send(calls.set_throttle(kind, name, rate))
+
+    async def clear_throttle(self, *, lane: str | None = None, cluster: str | None = None) -> None:
+        kind, name = calls.throttle_target(lane, cluster)
+        await self.send(calls.clear_throttle(kind, name))
+
+    async def dead_letters(
+        self, *, source: str | None = None, page_size: int = 100
+    ) -> AsyncIterator[DeadLetterItem]:
+        """Dead letters newest first, without bodies, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = await self.send(calls.dead_letters(source, cursor, page_size))
+            for item in page.items:
+                yield item
+            if page.next is None or not page.items:
+                return
+            cursor = page.next
+
+    async def dead_letter(self, dead_id: str) -> DeadLetterDetail:
+        return await self.send(calls.get_dead_letter(dead_id))
+
+    async def replay(self, dead_id: str) -> ReplayResult:
+        """Admits a new job from a dead letter; replayed again, the same job comes back."""
+        return await self.send(calls.replay_dead_letter(dead_id))

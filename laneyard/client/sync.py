@@ -1,0 +1,267 @@
+"""``Client``: the HTTP API from blocking code (scripts, web apps, notebooks)."""
+
+from __future__ import annotations
+
+import builtins
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from types import TracebackType
+from typing import Any, TypeVar
+
+import httpx
+from typing_extensions import Unpack
+
+from laneyard.client import batching, calls
+from laneyard.client.calls import Call, JobSpec, SubmitOptions
+from laneyard.client.job import LOG_POLL, Job, ended, outcome, poll_delays
+from laneyard.client.retry import RetryPolicy, retry_after, status_retryable, transport_retryable
+from laneyard.client.settings import DEFAULT_TIMEOUT, base_url, headers
+from laneyard.errors import Refused, Unavailable, WaitTimeout
+from laneyard.shared.states import JobState
+from laneyard.shared.views.clusters import ClusterView
+from laneyard.shared.views.dead_letters import DeadLetterDetail, DeadLetterItem, ReplayResult
+from laneyard.shared.views.jobs import CancelResult, JobView, LogLine
+from laneyard.shared.views.schedules import ScheduleView
+from laneyard.shared.views.status import Status
+from laneyard.shared.views.throttles import RateSet, Throttles
+
+T = TypeVar("T")
+
+
+class Client:
+    """Talks to admission. ``url`` defaults to ``LANEYARD_URL``, ``api_key`` to ``LANEYARD_API_KEY``.
+
+    Connection failures and 429/502/503/504 answers are retried with backoff (``Retry-After``
+    honoured); submissions carry an idempotency key, so a retry never makes a second job.
+    """
+
+    def __init__(
+        self,
+        url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        retry: RetryPolicy | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.url = base_url(url)
+        self.retry = retry or RetryPolicy()
+        self._http = httpx.Client(
+            base_url=self.url, headers=headers(api_key), timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def send(self, call: Call[T]) -> T:
+        """Executes one call, retrying what may be retried; raises a ``LaneyardError`` otherwise."""
+        for attempt in range(1, self.retry.attempts + 1):
+            last = attempt == self.retry.attempts
+            try:
+                response = self._http.request(
+                    call.method, call.path, params=list(call.params), json=call.body
+                )
+            except httpx.TransportError as exc:
+                if last or not transport_retryable(exc, call.replay_safe):
+                    raise Unavailable(f"{call.method} {call.path}: {type(exc).__name__}: {exc}") from exc
+                time.sleep(self.retry.delay(attempt))
+                continue
+            if response.is_success:
+                return call.read(response)
+            if not last and status_retryable(response.status_code, call.replay_safe):
+                time.sleep(self.retry.delay(attempt, retry_after(response)))
+                continue
+            raise calls.error_for(response, call)
+        raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    # Jobs.
+
+    def submit(
+        self, task: str, args: Mapping[str, Any] | None = None, **options: Unpack[SubmitOptions]
+    ) -> Job:
+        """Submits one job and returns its handle; ``Refused`` says why the server would not."""
+        result = self.send(calls.submit(calls.submission(task, args, options)))
+        return Job(result.id, self, duplicate=result.duplicate)
+
+    def submit_many(self, jobs: Iterable[JobSpec]) -> builtins.list[Job | Refused]:
+        """Submits any number of jobs, 500 a request; returns, in order, each job's handle or why
+        it was refused. Items the server could not take for now are sent again."""
+        out: builtins.list[Job | Refused | None] = []
+        pending: builtins.list[tuple[int, dict[str, Any]]] = []
+        for spec in jobs:
+            body = batching.body_of(spec)
+            out.append(body if isinstance(body, Refused) else None)
+            if not isinstance(body, Refused):
+                pending.append((len(out) - 1, body))
+        for chunk in batching.chunked(pending):
+            for attempt in range(1, self.retry.attempts + 1):
+                result = self.send(calls.submit_batch([body for _, body in chunk]))
+                again = []
+                for (index, body), item in zip(chunk, result.jobs, strict=True):
+                    if batching.retry_item(item) and attempt < self.retry.attempts:
+                        again.append((index, body))
+                    elif item.id is not None and item.status < 300:
+                        out[index] = Job(item.id, self, duplicate=item.duplicate)
+                    else:
+                        out[index] = batching.refusal(item) or Refused("no job id in the answer", 502)
+                if not again:
+                    break
+                chunk = again
+                time.sleep(self.retry.delay(attempt))
+        return [item if item is not None else Refused("not sent", 503) for item in out]
+
+    def job(self, job_id: str) -> Job:
+        """A handle on an existing job (no request is made)."""
+        return Job(job_id, self)
+
+    def get(self, job_id: str) -> JobView:
+        """The job's fields, result or error, and every transition; ``JobNotFound`` if there is none."""
+        return self.send(calls.get_job(job_id))
+
+    def list(
+        self,
+        *,
+        state: JobState | str | None = None,
+        lane: str | None = None,
+        cluster: str | None = None,
+        label: Mapping[str, str] | Iterable[str] | None = None,
+        page_size: int = 100,
+    ) -> Iterator[JobView]:
+        """Jobs newest first, without args, fetched a page at a time as the iterator is consumed."""
+        filters = calls.job_filters(state, lane, cluster, label)
+        cursor: str | None = None
+        while True:
+            page = self.send(calls.list_jobs(filters, cursor, page_size))
+            yield from page.jobs
+            if page.next_cursor is None or not page.jobs:
+                return
+            cursor = page.next_cursor
+
+    def cancel(self, job_id: str) -> CancelResult:
+        """A queued job is cancelled at once; a running one is asked to stop (``cancel_requested``)."""
+        return self.send(calls.cancel(job_id))
+
+    def wait(self, job_id: str, timeout: float | None = None) -> Any:
+        """Blocks until the job ends; see ``Job.wait``."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        for delay in poll_delays():
+            view = self.get(job_id)
+            if ended(view):
+                return outcome(view)
+            if deadline is not None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise WaitTimeout(job_id, timeout or 0.0)
+                delay = min(delay, left)
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def logs(self, job_id: str, *, attempt: int | None = None, follow: bool = True) -> Iterator[LogLine]:
+        """The job's log lines in order. With ``follow``, waits for new lines and ends when the job
+        has ended and every line was read, moving on to each retry's attempt as it comes."""
+        current, after, pinned = attempt, 0, attempt is not None
+        delays = poll_delays(*LOG_POLL)
+        while True:
+            page = self.send(calls.logs(job_id, current, after))
+            yield from page.lines
+            after = page.next
+            if page.lines:
+                delays = poll_delays(*LOG_POLL)
+                continue
+            if not pinned and page.attempts > page.attempt:
+                # A retry began: this attempt's lines were all stored before it did.
+                current, after = page.attempt + 1, 0
+                continue
+            if page.done or not follow:
+                return
+            current = page.attempt
+            time.sleep(next(delays))
+
+    # The rest of the API.
+
+    def status(self) -> Status:
+        """Queued jobs per lane, runners and capacity per cluster, tasks waiting for a runner."""
+        return self.send(calls.status())
+
+    def create_schedule(
+        self,
+        task: str,
+        args: Mapping[str, Any] | None = None,
+        *,
+        every: float | None = None,
+        cron: str | None = None,
+        start_after: str | None = None,
+        on: str | None = None,
+        name: str | None = None,
+        **options: Unpack[SubmitOptions],
+    ) -> ScheduleView:
+        """A schedule that submits this job ``every`` N seconds, on a ``cron`` expression (UTC), or
+        once after job ``start_after`` ends."""
+        body = calls.schedule_body(
+            task, args, options, every=every, cron=cron, start_after=start_after, on=on, name=name
+        )
+        return self.send(calls.create_schedule(body))
+
+    def schedules(self) -> builtins.list[ScheduleView]:
+        return self.send(calls.list_schedules()).schedules
+
+    def get_schedule(self, schedule_id: str) -> ScheduleView:
+        return self.send(calls.get_schedule(schedule_id))
+
+    def pause_schedule(self, schedule_id: str) -> ScheduleView:
+        return self.send(calls.pause_schedule(schedule_id, True))
+
+    def resume_schedule(self, schedule_id: str) -> ScheduleView:
+        return self.send(calls.pause_schedule(schedule_id, False))
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        self.send(calls.delete_schedule(schedule_id))
+
+    def create_cluster(self, name: str) -> ClusterView:
+        return self.send(calls.create_cluster(name))
+
+    def clusters(self) -> builtins.list[ClusterView]:
+        return self.send(calls.list_clusters()).clusters
+
+    def get_cluster(self, slug: str) -> ClusterView:
+        return self.send(calls.get_cluster(slug))
+
+    def delete_cluster(self, slug: str) -> None:
+        self.send(calls.delete_cluster(slug))
+
+    def throttles(self) -> Throttles:
+        return self.send(calls.throttles())
+
+    def set_throttle(self, *, rate: float, lane: str | None = None, cluster: str | None = None) -> RateSet:
+        """Limits admission of a lane or a cluster to ``rate`` jobs per second (0 holds all back)."""
+        kind, name = calls.throttle_target(lane, cluster)
+        return self.send(calls.set_throttle(kind, name, rate))
+
+    def clear_throttle(self, *, lane: str | None = None, cluster: str | None = None) -> None:
+        kind, name = calls.throttle_target(lane, cluster)
+        self.send(calls.clear_throttle(kind, name))
+
+    def dead_letters(self, *, source: str | None = None, page_size: int = 100) -> Iterator[DeadLetterItem]:
+        """Dead letters newest first, without bodies, a page at a time."""
+        cursor: str | None = None
+        while True:
+            page = self.send(calls.dead_letters(source, cursor, page_size))
+            yield from page.items
+            if page.next is None or not page.items:
+                return
+            cursor = page.next
+
+    def dead_letter(self, dead_id: str) -> DeadLetterDetail:
+        return self.send(calls.get_dead_letter(dead_id))
+
+    def replay(self, dead_id: str) -> ReplayResult:
+        """Admits a new job from a dead letter; replayed again, the same job comes back."""
+        return self.send(calls.replay_dead_letter(dead_id))

@@ -1,0 +1,33 @@
+"""Clusters through the API: the body that creates one, and how one looks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from laneyard.shared.views import utc
+
+
+class ClusterCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
+        description="any name; the slug is made from it"
+    )
+
+
+class ClusterView(BaseModel):
+    slug: str = Field(description="the name made URL-safe plus four random characters, e.g. gpu-farm-3kq9")
+    name: str | None = Field(description="the name it was created with")
+    created_at: datetime | None = Field(description="when it was created")
+
+    @classmethod
+    def from_doc(cls, doc: Mapping[str, Any]) -> ClusterView:
+        return cls(slug=doc["_id"], name=doc.get("name"), created_at=utc(doc.get("created_at")))
+
+
+class ClusterList(BaseModel):
+    clusters: list[ClusterView] = Field(description="by slug")
