@@ -30,11 +30,13 @@ class JobCancelled(LaneyardError):
 
 
 class JobNotFound(LaneyardError):
-    """No job has this id (or the API key may not see it)."""
+    """No job has this id (or the API key may not see it); ``detail`` is the server's own words
+    when it gave some (for a job's logs: also that the job has no such attempt)."""
 
-    def __init__(self, job_id: str) -> None:
-        super().__init__(f"no job {job_id!r}")
+    def __init__(self, job_id: str, detail: str | None = None) -> None:
+        super().__init__(detail or f"no job {job_id!r}")
         self.job_id = job_id
+        self.detail = detail
 
 
 class Unauthorized(LaneyardError):
@@ -56,7 +58,15 @@ class Refused(LaneyardError):
 
 
 class Unavailable(LaneyardError):
-    """The server could not be reached or answered that it cannot serve now, after every retry."""
+    """The server could not be reached or answered that it cannot serve now, after every retry.
+
+    When it did answer, ``status`` is its 5xx status and ``detail`` its own words; when it could not
+    be reached, both are None."""
+
+    def __init__(self, message: str, status: int | None = None, detail: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = detail
 
 
 class WaitTimeout(LaneyardError, TimeoutError):

@@ -14,14 +14,19 @@ from typing_extensions import Unpack
 
 from laneyard.client import batching, calls
 from laneyard.client.calls import Call, JobSpec, SubmitOptions
-from laneyard.client.job import LOG_POLL, Job, ended, outcome, poll_delays
+from laneyard.client.job import LOG_POLL, NOT_FOUND_GRACE, Job, ended, outcome, poll_delays
 from laneyard.client.retry import RetryPolicy, retry_after, status_retryable, transport_retryable
 from laneyard.client.settings import DEFAULT_TIMEOUT, base_url, headers
-from laneyard.errors import Refused, Unavailable, WaitTimeout
+from laneyard.errors import JobNotFound, Refused, Unavailable, WaitTimeout
 from laneyard.shared.states import JobState
 from laneyard.shared.views.clusters import ClusterView
-from laneyard.shared.views.dead_letters import DeadLetterDetail, DeadLetterItem, ReplayResult
-from laneyard.shared.views.jobs import CancelResult, JobView, LogLine
+from laneyard.shared.views.dead_letters import (
+    DeadLetterDetail,
+    DeadLetterItem,
+    DeadLetterPage,
+    ReplayResult,
+)
+from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, LogPage
 from laneyard.shared.views.schedules import ScheduleView
 from laneyard.shared.views.status import Status
 from laneyard.shared.views.throttles import RateSet, Throttles
@@ -138,15 +143,29 @@ class AsyncClient:
         page_size: int = 100,
     ) -> AsyncIterator[JobView]:
         """Jobs newest first, without args, fetched a page at a time as the iterator is consumed."""
-        filters = calls.job_filters(state, lane, cluster, label)
         cursor: str | None = None
         while True:
-            page = await self.send(calls.list_jobs(filters, cursor, page_size))
+            page = await self.job_page(
+                state=state, lane=lane, cluster=cluster, label=label, cursor=cursor, limit=page_size
+            )
             for item in page.jobs:
                 yield item
             if page.next_cursor is None or not page.jobs:
                 return
             cursor = page.next_cursor
+
+    async def job_page(
+        self,
+        *,
+        state: JobState | str | None = None,
+        lane: str | None = None,
+        cluster: str | None = None,
+        label: Mapping[str, str] | Iterable[str] | None = None,
+        cursor: str | None = None,
+        limit: int = 100,
+    ) -> JobPage:
+        """One page of ``list``, for callers that keep the cursor: pass its ``next_cursor`` back."""
+        return await self.send(calls.list_jobs(calls.job_filters(state, lane, cluster, label), cursor, limit))
 
     async def cancel(self, job_id: str) -> CancelResult:
         """A queued job is cancelled at once; a running one is asked to stop (``cancel_requested``)."""
@@ -155,9 +174,17 @@ class AsyncClient:
     async def wait(self, job_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (arq-style API)
         """Blocks until the job ends; see ``Job.wait``."""
         deadline = None if timeout is None else time.monotonic() + timeout
+        # A job published over AMQP is recorded by admission a moment after the broker confirms
+        # it: "not found" is believed only once it lasts.
+        unseen_until = time.monotonic() + NOT_FOUND_GRACE
         for delay in poll_delays():
-            view = await self.get(job_id)
-            if ended(view):
+            try:
+                view = await self.get(job_id)
+            except JobNotFound:
+                if time.monotonic() > unseen_until:
+                    raise
+                view = None
+            if view is not None and ended(view):
                 return outcome(view)
             if deadline is not None:
                 left = deadline - time.monotonic()
@@ -168,16 +195,25 @@ class AsyncClient:
         raise AssertionError("unreachable")
 
     async def logs(
-        self, job_id: str, *, attempt: int | None = None, follow: bool = True
+        self, job_id: str, *, attempt: int | None = None, all_attempts: bool = False, follow: bool = True
     ) -> AsyncIterator[LogLine]:
-        """The job's log lines in order. With ``follow``, waits for new lines and ends when the job
-        has ended and every line was read, moving on to each retry's attempt as it comes."""
-        current, after, pinned = attempt, 0, attempt is not None
+        """The job's log lines in order, from its current attempt (``all_attempts``: from its first;
+        ``attempt``: that one only). With ``follow``, waits for new lines and ends when the job has
+        ended and every line was read, moving on to each retry's attempt as it comes."""
+        async for page in self.log_pages(job_id, attempt=attempt, all_attempts=all_attempts, follow=follow):
+            for item in page.lines:
+                yield item
+
+    async def log_pages(
+        self, job_id: str, *, attempt: int | None = None, all_attempts: bool = False, follow: bool = True
+    ) -> AsyncIterator[LogPage]:
+        """``logs`` a page at a time, empty pages of a follower's polls included: each page says
+        which attempt its lines are of, how many attempts there are, and the job's state."""
+        current, after, pinned = attempt or (1 if all_attempts else None), 0, attempt is not None
         delays = poll_delays(*LOG_POLL)
         while True:
             page = await self.send(calls.logs(job_id, current, after))
-            for item in page.lines:
-                yield item
+            yield page
             after = page.next
             if page.lines:
                 delays = poll_delays(*LOG_POLL)
@@ -192,6 +228,10 @@ class AsyncClient:
             await asyncio.sleep(next(delays))
 
     # The rest of the API.
+
+    async def health(self) -> None:
+        """Returns once admission answers its health check; ``Unavailable`` if it cannot be reached."""
+        await self.send(calls.health())
 
     async def status(self) -> Status:
         """Queued jobs per lane, runners and capacity per cluster, tasks waiting for a runner."""
@@ -263,12 +303,18 @@ class AsyncClient:
         """Dead letters newest first, without bodies, a page at a time."""
         cursor: str | None = None
         while True:
-            page = await self.send(calls.dead_letters(source, cursor, page_size))
+            page = await self.dead_letter_page(source=source, cursor=cursor, limit=page_size)
             for item in page.items:
                 yield item
             if page.next is None or not page.items:
                 return
             cursor = page.next
+
+    async def dead_letter_page(
+        self, *, source: str | None = None, cursor: str | None = None, limit: int = 100
+    ) -> DeadLetterPage:
+        """One page of ``dead_letters``, for callers that keep the cursor: pass its ``next`` back."""
+        return await self.send(calls.dead_letters(source, cursor, limit))
 
     async def dead_letter(self, dead_id: str) -> DeadLetterDetail:
         return await self.send(calls.get_dead_letter(dead_id))

@@ -89,10 +89,11 @@ def error_for(response: httpx.Response, call: Call[Any]) -> LaneyardError:
     if status in (401, 403):
         return Unauthorized(message, status)
     if status == 404 and call.job_id is not None:
-        return JobNotFound(call.job_id)
-    if status < 500:
+        return JobNotFound(call.job_id, message)
+    if status < 500 and status != 429:
         return Refused(message, status)
-    return Unavailable(f"{call.method} {call.path}: {status} {message}")
+    # 5xx, or 429 after every retry: the server cannot serve now, nothing is wrong with the call.
+    return Unavailable(f"{call.method} {call.path}: {status} {message}", status, message)
 
 
 def model(kind: type[M]) -> Callable[[httpx.Response], M]:
@@ -157,6 +158,10 @@ def logs(job_id: str, attempt: int | None, after: int, limit: int = 1000) -> Cal
     if attempt is not None:
         params.append(("attempt", attempt))
     return Call("GET", f"/v1/jobs/{job_id}/logs", model(LogPage), params=params, job_id=job_id)
+
+
+def health() -> Call[None]:
+    return Call("GET", "/healthz", nothing)
 
 
 def status() -> Call[Status]:

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 POLL_FIRST = 0.05
 POLL_GROWTH = 1.5
 POLL_MAX = 2.0
+# How long a job that the server does not know yet is waited for before JobNotFound is believed.
+NOT_FOUND_GRACE = 5.0
 # Following a log: first, growth and cap of the pause while no new line comes.
 LOG_POLL = (0.2, 1.5, 1.0)
 

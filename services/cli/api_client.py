@@ -1,23 +1,31 @@
-"""The admission HTTP API as the CLI sees it: where it is, the API key, and failures as exit codes.
+"""The admission API as the CLI sees it: the public ``Client``, with every failed request turned
+into the one line the CLI prints and the exit code it leaves with.
 
-Synchronous httpx on purpose: a CLI command does one thing at a time and has no event loop to
-share, and a blocking client keeps every command a plain function that typer can call.
+Blocking on purpose: a CLI command does one thing at a time and has no event loop to share, and a
+blocking client keeps every command a plain function that typer can call.
 """
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, NoReturn
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import httpx
 import typer
+from pydantic import ValidationError
 
-from laneyard.services.cli.exit_codes import ExitCode, for_status
+from laneyard.client import Client, RetryPolicy
+from laneyard.client.calls import Call
+from laneyard.errors import JobNotFound, LaneyardError, Refused, Unauthorized, Unavailable
+from laneyard.services.cli.exit_codes import ExitCode, for_error
 
-DEFAULT_TIMEOUT = 10.0
+T = TypeVar("T")
+
+# Fewer tries than the client's default (6, several seconds of backoff): an operator at a terminal
+# should hear within a second that the API is down, and can run the command again.
+RETRY = RetryPolicy(attempts=3)
 
 UrlOption = Annotated[
     str | None,
@@ -38,101 +46,53 @@ JsonOption = Annotated[bool, typer.Option("--json", help="print JSON instead of 
 class ApiError(Exception):
     """A request that did not succeed, with the one line to show and the exit code to leave with."""
 
-    def __init__(self, message: str, code: ExitCode, status: int | None = None) -> None:
+    def __init__(self, message: str, code: ExitCode) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
-        self.status = status
 
 
-def base_url(url: str | None) -> str:
-    if url:
-        return url.rstrip("/")
-    port = os.environ.get("LANEYARD_HTTP_PORT") or "8080"
-    return f"http://127.0.0.1:{port}"
+class ApiClient(Client):
+    """The public client, raising ``ApiError`` instead of the ``LaneyardError`` it would raise.
 
+    ``send`` is where every call of ``Client`` goes through, so it is the one place that still knows
+    which request failed, for the line the CLI prints."""
 
-def detail_of(response: httpx.Response) -> str:
-    """The API's ``detail`` as one line: a message, or the fields a validation error names."""
-    try:
-        detail = response.json().get("detail")
-    except (ValueError, AttributeError):
-        return response.text.strip()[:300] or response.reason_phrase
-    if isinstance(detail, list):
-        parts = []
-        for err in detail[:5]:
-            if isinstance(err, dict):
-                loc = ".".join(str(p) for p in err.get("loc", []) if p != "body")
-                parts.append(f"{loc}: {err.get('msg')}" if loc else str(err.get("msg")))
-        return "; ".join(parts) or str(detail)[:300]
-    return str(detail) if detail is not None else response.reason_phrase
-
-
-class ApiClient:
     def __init__(
-        self,
-        url: str | None,
-        api_key: str | None,
-        timeout: float = DEFAULT_TIMEOUT,
-        transport: httpx.BaseTransport | None = None,
+        self, url: str | None, api_key: str | None, transport: httpx.BaseTransport | None = None
     ) -> None:
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self.base_url = base_url(url)
-        self._http = httpx.Client(
-            base_url=self.base_url, headers=headers, timeout=timeout, transport=transport
-        )
+        super().__init__(url, api_key, retry=RETRY, transport=transport)
 
-    def __enter__(self) -> ApiClient:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    def send(self, call: Call[T]) -> T:
         try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
+            return super().send(call)
+        except LaneyardError as exc:
+            raise ApiError(describe(call, exc, self.url), for_error(exc)) from exc
+        except ValidationError as exc:
+            # A 2xx whose body is not the model of the answer: a proxy's page, or another server.
             raise ApiError(
-                f"the API at {self.base_url} did not answer in time ({type(exc).__name__})",
-                ExitCode.UNREACHABLE,
-            ) from exc
-        except httpx.TransportError as exc:
-            raise ApiError(
-                f"the API at {self.base_url} is unreachable: {exc or type(exc).__name__}",
-                ExitCode.UNREACHABLE,
-            ) from exc
-        if response.is_error:
-            raise ApiError(
-                f"{method} {path} failed ({response.status_code}): {detail_of(response)}",
-                for_status(response.status_code),
-                response.status_code,
-            )
-        return response
-
-    def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        """The decoded JSON of a successful request (None for an empty body, e.g. a 204)."""
-        response = self.request(method, path, **kwargs)
-        if not response.content:
-            return None
-        try:
-            return response.json()
-        except ValueError as exc:
-            raise ApiError(
-                f"{method} {path} answered something that is not JSON: {response.text[:120]!r}",
+                f"{call.method} {call.path} answered something that is not the expected JSON: {first(exc)}",
                 ExitCode.SERVER_ERROR,
             ) from exc
 
-    def get(self, path: str, **params: Any) -> Any:
-        return self.call("GET", path, params={k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: Any = None) -> Any:
-        return self.call("POST", path, json=body)
+def describe(call: Call[Any], exc: LaneyardError, url: str) -> str:
+    """Which request failed, with what status, in the server's words; or that none got an answer."""
+    if isinstance(exc, Refused | Unauthorized):
+        status, detail = exc.status, exc.message
+    elif isinstance(exc, JobNotFound):
+        status, detail = 404, str(exc)
+    elif isinstance(exc, Unavailable) and exc.status is not None:
+        status, detail = exc.status, exc.detail or ""
+    else:
+        return f"the API at {url} is unreachable: {exc}"
+    return f"{call.method} {call.path} failed ({status}): {detail}"
 
-    def delete(self, path: str) -> Any:
-        return self.call("DELETE", path)
+
+def first(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"])
+    return f"{where}: {error['msg']}" if where else str(error["msg"])
 
 
 def fail(message: str, code: ExitCode) -> NoReturn:

@@ -8,6 +8,7 @@ import typer
 
 from laneyard.services.cli import render
 from laneyard.services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
+from laneyard.shared.views.clusters import ClusterList
 
 app = typer.Typer(no_args_is_help=True, help="Clusters: list, create, get, delete.")
 
@@ -18,11 +19,11 @@ SlugArg = Annotated[str, typer.Argument(metavar="SLUG", help="cluster slug, e.g.
 def list_clusters(as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
     """List clusters."""
     with api(url, api_key) as client:
-        found = client.get("/v1/clusters")
+        found = client.clusters()
     if as_json:
-        render.print_json(found)
+        render.print_json(ClusterList(clusters=found))
     else:
-        render.out().print(render.clusters_table(found.get("clusters") or []))
+        render.out().print(render.clusters_table(found))
 
 
 @app.command("create")
@@ -34,11 +35,11 @@ def create(
 ) -> None:
     """Create a cluster and print its slug (the name made URL-safe, plus four random characters)."""
     with api(url, api_key) as client:
-        made = client.post("/v1/clusters", {"name": name})
+        made = client.create_cluster(name)
     if as_json:
         render.print_json(made)
     else:
-        print(made["slug"], flush=True)
+        print(made.slug, flush=True)
 
 
 @app.command("get")
@@ -47,7 +48,7 @@ def get(
 ) -> None:
     """Show one cluster."""
     with api(url, api_key) as client:
-        found = client.get(f"/v1/clusters/{slug}")
+        found = client.get_cluster(slug)
     if as_json:
         render.print_json(found)
     else:
@@ -58,5 +59,5 @@ def get(
 def delete(slug: SlugArg, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
     """Delete an idle cluster (refused while it has queued or running jobs)."""
     with api(url, api_key) as client:
-        client.delete(f"/v1/clusters/{slug}")
+        client.delete_cluster(slug)
     print(f"deleted {slug}", flush=True)

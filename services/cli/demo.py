@@ -1,6 +1,6 @@
 """A demo workload: a steady mix of demo tasks, and a line a second showing them flow.
 
-Goes through the public HTTP API only, like any client would.
+Goes through the public client (``AsyncClient``) only, like any application would.
 """
 
 from __future__ import annotations
@@ -11,12 +11,13 @@ import random
 import signal
 import time
 from collections import Counter
-from typing import Any
 
-import httpx
+from laneyard.client import AsyncClient, Job, JobSpec
+from laneyard.errors import LaneyardError
+from laneyard.shared.states import TERMINAL
+from laneyard.shared.views.jobs import JobView
 
-TERMINAL = {"COMPLETED", "ERROR", "CANCELLED"}
-MIX: list[tuple[float, dict[str, Any]]] = [
+MIX: list[tuple[float, JobSpec]] = [
     (0.40, {"task": "demo.noop", "tier": "TINY"}),
     (0.25, {"task": "demo.sleep", "args": {"seconds": 0.2}, "tier": "SMALL"}),
     (0.15, {"task": "demo.log", "args": {"lines": 5}, "tier": "TINY", "lane": "logs"}),
@@ -25,39 +26,47 @@ MIX: list[tuple[float, dict[str, Any]]] = [
 ]
 
 
-def pick() -> dict[str, Any]:
+def pick() -> JobSpec:
     r = random.random()
-    for weight, body in MIX:
+    for weight, spec in MIX:
         if r < weight:
-            return body
+            return spec
         r -= weight
     return MIX[0][1]
 
 
-async def _wait_ready(client: httpx.AsyncClient, within: float = 60.0) -> None:
+async def _wait_ready(client: AsyncClient, within: float = 60.0) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         try:
-            if (await client.get("/healthz")).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        await asyncio.sleep(0.25)
-    raise SystemExit(f"admission did not answer at {client.base_url} within {within:.0f}s")
+            await client.health()
+            return
+        except LaneyardError:
+            await asyncio.sleep(0.25)
+    raise SystemExit(f"admission did not answer at {client.url} within {within:.0f}s")
 
 
-async def _watch(client: httpx.AsyncClient, open_jobs: set[str], states: Counter[str]) -> None:
+async def _watch(client: AsyncClient, open_jobs: set[str], states: Counter[str]) -> None:
     """Polls a bounded sample of unfinished jobs; runs beside submission so neither slows the other."""
     while True:
         sample = list(open_jobs)[:200]
-        docs = await asyncio.gather(*(client.get(f"/v1/jobs/{j}") for j in sample), return_exceptions=True)
-        for doc in docs:
-            if isinstance(doc, httpx.Response) and doc.status_code == 200:
-                body = doc.json()
-                if body["state"] in TERMINAL:
-                    states[body["state"]] += 1
-                    open_jobs.discard(body["id"])
+        views = await asyncio.gather(*(client.get(j) for j in sample), return_exceptions=True)
+        for view in views:
+            if isinstance(view, JobView) and view.state in TERMINAL:
+                states[view.state] += 1
+                open_jobs.discard(view.id)
         await asyncio.sleep(0.5)
+
+
+async def _submit(client: AsyncClient, count: int) -> list[str]:
+    """The ids of the jobs admitted out of ``count`` picked from the mix (one request for all)."""
+    if not count:
+        return []
+    try:
+        results = await client.submit_many(pick() for _ in range(count))
+    except LaneyardError:
+        return []  # the next tick tries again; the demo goes on through a blip
+    return [r.id for r in results if isinstance(r, Job)]
 
 
 async def _demo(base_url: str, rate: float, total: int) -> int:
@@ -68,7 +77,7 @@ async def _demo(base_url: str, rate: float, total: int) -> int:
     open_jobs: set[str] = set()
     states: Counter[str] = Counter()
     submitted = 0
-    async with httpx.AsyncClient(base_url=base_url, timeout=10.0) as client:
+    async with AsyncClient(base_url) as client:
         await _wait_ready(client)
         print(f"demo: submitting {rate:g} jobs/s to {base_url}", flush=True)
         watcher = asyncio.create_task(_watch(client, open_jobs, states))
@@ -80,13 +89,9 @@ async def _demo(base_url: str, rate: float, total: int) -> int:
             want = int((tick + 1) * rate / 10) - int(tick * rate / 10)
             if total:
                 want = min(want, total - submitted)
-            replies = await asyncio.gather(
-                *(client.post("/v1/jobs", json=pick()) for _ in range(want)), return_exceptions=True
-            )
-            for reply in replies:
-                if isinstance(reply, httpx.Response) and reply.status_code in (200, 202):
-                    open_jobs.add(reply.json()["id"])
-                    submitted += 1
+            admitted = await _submit(client, want)
+            open_jobs.update(admitted)
+            submitted += len(admitted)
             if time.monotonic() >= next_print:
                 next_print += 1.0
                 elapsed = time.monotonic() - started

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
 from laneyard.services.cli import render
 from laneyard.services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
+from laneyard.shared.views.dead_letters import DeadLetterItem, DeadLetterPage
 
 app = typer.Typer(no_args_is_help=True, help="Dead letters: list, show, replay.")
 
@@ -24,19 +25,17 @@ def list_dead_letters(
     api_key: ApiKeyOption = None,
 ) -> None:
     """List dead letters, newest first."""
-    items: list[dict[str, Any]] = []
+    items: list[DeadLetterItem] = []
     cursor: str | None = None
     with api(url, api_key) as client:
         while len(items) < limit:
-            page = client.get(
-                "/v1/dead-letters", source=source, limit=min(PAGE, limit - len(items)), cursor=cursor
-            )
-            items += page.get("items") or []
-            cursor = page.get("next")
+            page = client.dead_letter_page(source=source, cursor=cursor, limit=min(PAGE, limit - len(items)))
+            items += page.items
+            cursor = page.next
             if not cursor:
                 break
     if as_json:
-        render.print_json({"items": items, "next": cursor})
+        render.print_json(DeadLetterPage(items=items, next=cursor))
     else:
         render.out().print(render.dead_letters_table(items))
 
@@ -45,7 +44,7 @@ def list_dead_letters(
 def show(dead_id: IdArg, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
     """Show one dead letter with its body (always JSON)."""
     with api(url, api_key) as client:
-        render.print_json(client.get(f"/v1/dead-letters/{dead_id}"))
+        render.print_json(client.dead_letter(dead_id))
 
 
 @app.command("replay")
@@ -54,10 +53,10 @@ def replay(
 ) -> None:
     """Admit a new job from a dead letter and print its id (replaying again returns the same job)."""
     with api(url, api_key) as client:
-        reply = client.post(f"/v1/dead-letters/{dead_id}/replay")
+        reply = client.replay(dead_id)
     if as_json:
         render.print_json(reply)
         return
-    if reply.get("duplicate"):
+    if reply.duplicate:
         render.err.print(f"{dead_id} was replayed before; its job is:")
-    print(reply["job_id"], flush=True)
+    print(reply.job_id, flush=True)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from laneyard.errors import JobNotFound, LaneyardError, Refused, Unauthorized, Unavailable
 from laneyard.shared.states import JobState
 
 
@@ -45,6 +46,18 @@ def for_status(status: int) -> ExitCode:
         return ExitCode.UNAUTHORIZED
     if 400 <= status < 500:
         return ExitCode.REJECTED
+    return ExitCode.SERVER_ERROR
+
+
+def for_error(exc: LaneyardError) -> ExitCode:
+    """A failed request, as the client raised it, as an exit code."""
+    if isinstance(exc, Refused | Unauthorized):
+        return for_status(exc.status)
+    if isinstance(exc, JobNotFound):
+        return ExitCode.NOT_FOUND
+    if isinstance(exc, Unavailable):
+        # A 5xx answer is the API failing; no answer at all is the API being unreachable.
+        return ExitCode.UNREACHABLE if exc.status is None else ExitCode.SERVER_ERROR
     return ExitCode.SERVER_ERROR
 
 

@@ -6,16 +6,19 @@ import json
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from laneyard.client import SubmitOptions, calls
 from laneyard.services.cli import render
 from laneyard.services.cli.api_client import ApiClient, ApiKeyOption, JsonOption, UrlOption, api, fail
 from laneyard.services.cli.exit_codes import ExitCode, for_state
+from laneyard.shared.models import SubmitResult
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.tiers import Tier
+from laneyard.shared.views.jobs import JobPage, JobView
 
 # Bulk submission and bulk waiting use this many requests at once: enough to hide round trips,
 # few enough not to look like a flood to admission's rate limits.
@@ -62,20 +65,37 @@ def parse_args(text: str | None) -> dict[str, Any]:
     return value
 
 
-def wait_one(client: ApiClient, job_id: str, timeout: float | None) -> dict[str, Any]:
+def admit(client: ApiClient, body: dict[str, Any]) -> SubmitResult:
+    """Submits one job body (made by ``calls.submission``, so a retry never makes a second job)."""
+    return client.send(calls.submit(body))
+
+
+def copies(task: str, args: dict[str, Any], options: SubmitOptions, count: int) -> list[dict[str, Any]]:
+    """``count`` bodies of one job, each with its own idempotency key: with a key given, ``<key>-<n>``,
+    so that running the same command again makes no new jobs."""
+    key = options.get("idempotency_key")
+    bodies = []
+    for i in range(count):
+        body = calls.submission(task, args, options)
+        if key:
+            body["idempotency_key"] = f"{key}-{i}"
+        bodies.append(body)
+    return bodies
+
+
+def wait_one(client: ApiClient, job_id: str, timeout: float | None) -> JobView:
     """Polls the job until it ends, showing its state on one live line (on stderr)."""
     started = time.monotonic()
     delay = POLL_FIRST
     with render.err.status(f"{job_id} submitted") as live:
         while True:
-            job: dict[str, Any] = client.get(f"/v1/jobs/{job_id}")
-            state = str(job.get("state"))
-            if state in TERMINAL:
+            job = client.get(job_id)
+            if job.state in TERMINAL:
                 return job
-            where = f" on {job['runner']}" if job.get("runner") and state == JobState.RUNNING else ""
-            attempt = f" (attempt {job.get('attempt')})" if (job.get("attempt") or 1) > 1 else ""
+            where = f" on {job.runner}" if job.runner and job.state == JobState.RUNNING else ""
+            attempt = f" (attempt {job.attempt})" if (job.attempt or 1) > 1 else ""
             elapsed = time.monotonic() - started
-            live.update(f"{job_id} [bold]{state}[/]{where}{attempt}  {elapsed:.1f}s")
+            live.update(f"{job_id} [bold]{job.state}[/]{where}{attempt}  {elapsed:.1f}s")
             if timeout is not None and elapsed > timeout:
                 return job
             time.sleep(delay)
@@ -95,9 +115,9 @@ def wait_many(client: ApiClient, ids: list[str], timeout: float | None) -> dict[
         bar = progress.add_task("waiting", total=len(ids))
         while unfinished:
             sample = unfinished[:WAIT_SAMPLE]
-            for job in pool.map(lambda j: client.get(f"/v1/jobs/{j}"), sample):
-                if job["state"] in TERMINAL:
-                    states[job["id"]] = job["state"]
+            for job in pool.map(client.get, sample):
+                if job.state in TERMINAL:
+                    states[job.id] = job.state
                     progress.advance(bar)
             unfinished = [j for j in unfinished if j not in states]
             if timeout is not None and time.monotonic() - started > timeout:
@@ -107,9 +127,9 @@ def wait_many(client: ApiClient, ids: list[str], timeout: float | None) -> dict[
     return states
 
 
-def submit_many(client: ApiClient, bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def submit_many(client: ApiClient, bodies: list[dict[str, Any]]) -> list[SubmitResult]:
     """Submits concurrently, in order of the results, with a progress bar (on stderr)."""
-    results: list[dict[str, Any] | None] = [None] * len(bodies)
+    results: list[SubmitResult | None] = [None] * len(bodies)
     columns = (TextColumn("submitting"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with (
         Progress(*columns, console=render.err, transient=False) as progress,
@@ -119,7 +139,7 @@ def submit_many(client: ApiClient, bodies: list[dict[str, Any]]) -> list[dict[st
         # Submitted in windows, so that a failure stops the run early and memory stays bounded.
         for start in range(0, len(bodies), CONCURRENCY * 16):
             window = range(start, min(len(bodies), start + CONCURRENCY * 16))
-            futures = {pool.submit(client.post, "/v1/jobs", bodies[i]): i for i in window}
+            futures = {pool.submit(admit, client, bodies[i]): i for i in window}
             for future in as_completed(futures):
                 results[futures[future]] = future.result()
                 progress.advance(bar)
@@ -163,27 +183,28 @@ def submit(
     api_key: ApiKeyOption = None,
 ) -> None:
     """Submit a job and print its id. With --wait: exit 0 COMPLETED, 1 ERROR, 3 CANCELLED."""
-    body: dict[str, Any] = {"task": task, "args": parse_args(args)}
-    optional = {
+    task_args = parse_args(args)
+    given = {
         "lane": lane,
         "cluster": cluster,
         "priority": priority,
-        "tier": str(tier) if tier else None,
+        "tier": tier,
         "max_execution_time": max_execution_time,
         "max_retries": max_retries,
         "retry_backoff": retry_backoff,
         "idempotency_key": idempotency_key,
+        "labels": parse_labels(label) or None,
     }
-    body.update({k: v for k, v in optional.items() if v is not None})
-    if labels := parse_labels(label):
-        body["labels"] = labels
+    # Only what was given: the server's defaults fill the rest.
+    options = cast(SubmitOptions, {k: v for k, v in given.items() if v is not None})
     with api(url, api_key) as client:
         if count > 1:
-            _submit_bulk(client, body, count, wait=wait, timeout=timeout, as_json=as_json)
+            bodies = copies(task, task_args, options, count)
+            _submit_bulk(client, bodies, wait=wait, timeout=timeout, as_json=as_json)
             return
-        result: dict[str, Any] = client.post("/v1/jobs", body)
-        job_id = str(result["id"])
-        if result.get("duplicate"):
+        result = admit(client, calls.submission(task, task_args, options))
+        job_id = result.id
+        if result.duplicate:
             render.err.print(
                 f"duplicate: the idempotency key was used by job {job_id}, returned as is", markup=False
             )
@@ -199,7 +220,7 @@ def submit(
             job = wait_one(client, job_id, timeout)
         except KeyboardInterrupt:
             fail(f"stopped waiting; job {job_id} goes on (laneyard cancel stops it)", ExitCode.INTERRUPTED)
-        state = str(job["state"])
+        state = job.state
         if as_json:
             render.print_json(job)
         else:
@@ -210,23 +231,21 @@ def submit(
         raise typer.Exit(int(code))
 
 
-def _outcome(job: dict[str, Any]) -> str:
-    if job["state"] == JobState.COMPLETED and job.get("result") is not None:
-        return f"  result {json.dumps(job['result'], default=str)[:200]}"
-    if job.get("error"):
-        return f"  {str(job['error']).strip().splitlines()[-1][:200]}"
-    if job["state"] not in TERMINAL:
+def _outcome(job: JobView) -> str:
+    if job.state == JobState.COMPLETED and job.result is not None:
+        return f"  result {json.dumps(job.result, default=str)[:200]}"
+    if job.error:
+        return f"  {job.error.strip().splitlines()[-1][:200]}"
+    if job.state not in TERMINAL:
         return "  (still unfinished: --timeout ran out)"
-    return f"  {job.get('reason') or ''}".rstrip()
+    return f"  {job.reason or ''}".rstrip()
 
 
 def _submit_bulk(
-    client: ApiClient, body: dict[str, Any], count: int, *, wait: bool, timeout: float | None, as_json: bool
+    client: ApiClient, bodies: list[dict[str, Any]], *, wait: bool, timeout: float | None, as_json: bool
 ) -> None:
-    key = body.get("idempotency_key")
-    bodies = [{**body, "idempotency_key": f"{key}-{i}"} if key else body for i in range(count)]
     results = submit_many(client, bodies)
-    ids = [str(r["id"]) for r in results]
+    ids = [r.id for r in results]
     if not as_json:
         print("\n".join(ids), flush=True)
     if not wait:
@@ -261,26 +280,25 @@ def list_jobs(
     api_key: ApiKeyOption = None,
 ) -> None:
     """List jobs, newest first."""
-    labels = [f"{k}:{v}" for k, v in parse_labels(label).items()]
-    found: list[dict[str, Any]] = []
+    labels = parse_labels(label)
+    found: list[JobView] = []
     cursor: str | None = None
     with api(url, api_key) as client:
         while len(found) < limit:
-            page = client.get(
-                "/v1/jobs",
-                state=str(state) if state else None,
+            page = client.job_page(
+                state=state,
                 lane=lane,
                 cluster=cluster,
-                label=labels or None,
-                limit=min(PAGE, limit - len(found)),
+                label=labels,
                 cursor=cursor,
+                limit=min(PAGE, limit - len(found)),
             )
-            found += page.get("jobs") or []
-            cursor = page.get("next_cursor")
+            found += page.jobs
+            cursor = page.next_cursor
             if not cursor:
                 break
     if as_json:
-        render.print_json({"jobs": found, "next_cursor": cursor})
+        render.print_json(JobPage(jobs=found, next_cursor=cursor))
     else:
         render.out().print(render.jobs_table(found))
 
@@ -293,7 +311,7 @@ def show_job(
 ) -> None:
     """Show one job: its state, timeline, runner, attempts, and result or error."""
     with api(url, api_key) as client:
-        job = client.get(f"/v1/jobs/{job_id}")
+        job = client.get(job_id)
     if as_json:
         render.print_json(job)
     else:
@@ -308,13 +326,13 @@ def cancel(
 ) -> None:
     """Cancel a job: at once if it has not started, else its runner is asked to stop it."""
     with api(url, api_key) as client:
-        reply = client.post(f"/v1/jobs/{job_id}/cancel")
+        reply = client.cancel(job_id)
     if as_json:
         render.print_json(reply)
-    elif reply.get("cancel_requested"):
+    elif reply.cancel_requested:
         print(f"{job_id} is running: its runner was asked to stop it")
     else:
-        print(f"{job_id} {reply.get('state')}")
+        print(f"{job_id} {reply.state}")
 
 
 def register(app: typer.Typer) -> None:

@@ -9,12 +9,19 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
+from pydantic import BaseModel, TypeAdapter
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+
+from laneyard.shared.views.clusters import ClusterView
+from laneyard.shared.views.dead_letters import DeadLetterItem
+from laneyard.shared.views.jobs import JobView, Transition
+from laneyard.shared.views.status import Amount, ClusterStatus, LaneStatus, Status, WaitingTask
 
 # Piped output is not cut to rich's default of 80 columns: ids would be squeezed into ellipses.
 PIPE_WIDTH = 200
@@ -39,9 +46,20 @@ STATE_STYLES = {
 }
 
 
+_DATETIME = TypeAdapter(datetime)
+
+
+def plain(value: Any) -> Any:
+    """A model as the API wrote it, key for key: a key the answer left out (a lane's ``throttled``
+    in the status) stays out rather than coming back as null."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", exclude_unset=True)
+    return str(value)
+
+
 def print_json(data: Any) -> None:
     """Plain JSON on stdout, never colored or wrapped, so it can be piped to jq."""
-    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, default=plain) + "\n")
     sys.stdout.flush()
 
 
@@ -54,20 +72,14 @@ def state_text(state: str | None) -> Text:
     return Text(str(state or "-"), style=STATE_STYLES.get(str(state), ""))
 
 
-def short_time(at: str | None) -> str:
+def short_time(at: datetime | None) -> str:
     """``2025-01-02T03:04:05.678Z`` -> ``2025-01-02 03:04:05``."""
-    if not at:
-        return "-"
-    return at.replace("T", " ").split(".")[0].rstrip("Z")
+    return at.strftime("%Y-%m-%d %H:%M:%S") if at else "-"
 
 
-def parse_time(at: str | None) -> float | None:
-    if not at:
-        return None
-    try:
-        return datetime.fromisoformat(at.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def iso(at: datetime | None) -> str:
+    """The time as the API writes it (``2025-01-02T03:04:05.678000Z``)."""
+    return str(_DATETIME.dump_python(at, mode="json")) if at else "-"
 
 
 def seconds(value: float | None) -> str:
@@ -80,8 +92,8 @@ def seconds(value: float | None) -> str:
     return f"{value / 60:.1f} min"
 
 
-def labels_text(labels: dict[str, Any] | None) -> str:
-    return ",".join(f"{k}={v}" for k, v in sorted((labels or {}).items())) or ""
+def labels_text(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
 
 
 def listing(title: str) -> Table:
@@ -89,7 +101,7 @@ def listing(title: str) -> Table:
     return Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
 
 
-def jobs_table(jobs: list[dict[str, Any]]) -> Table:
+def jobs_table(jobs: Sequence[JobView]) -> Table:
     table = listing(f"{len(jobs)} job(s), newest first")
     table.add_column("ID", no_wrap=True, style="bold", min_width=32)
     table.add_column("TASK", no_wrap=True)
@@ -103,86 +115,94 @@ def jobs_table(jobs: list[dict[str, Any]]) -> Table:
     for job in jobs:
         add_row(
             table,
-            str(job.get("id")),
-            str(job.get("task")),
-            state_text(job.get("state")),
-            f"{job.get('lane')}/{job.get('cluster')}",
-            str(job.get("priority")),
-            str(job.get("tier")),
-            str(job.get("attempt") or 1),
-            short_time(job.get("created_at"))[5:],
-            labels_text(job.get("labels")),
+            job.id,
+            str(job.task),
+            state_text(job.state),
+            f"{job.lane}/{job.cluster}",
+            str(job.priority),
+            str(job.tier),
+            str(job.attempt or 1),
+            short_time(job.created_at)[5:],
+            labels_text(job.labels),
         )
     return table
 
 
-def _timeline(transitions: list[dict[str, Any]]) -> Table:
+def _timeline(transitions: Sequence[Transition]) -> Table:
     table = Table(title="timeline (UTC)", title_justify="left", show_edge=False, pad_edge=False)
     table.add_column("ATTEMPT", justify="right")
     table.add_column("STATE")
     table.add_column("AT", no_wrap=True)
     table.add_column("+", justify="right")
-    first = parse_time(transitions[0].get("at")) if transitions else None
+    first = transitions[0].at if transitions else None
     for t in transitions:
-        at = parse_time(t.get("at"))
-        since = seconds(at - first) if at is not None and first is not None else "-"
-        add_row(table, str(t.get("attempt")), state_text(t.get("state")), str(t.get("at") or "-"), since)
+        since = seconds((t.at - first).total_seconds()) if t.at is not None and first is not None else "-"
+        add_row(table, str(t.attempt), state_text(t.state), iso(t.at), since)
     return table
 
 
-def job_detail(job: dict[str, Any]) -> RenderableType:
+def job_detail(job: JobView) -> RenderableType:
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    add_row(facts, "id", str(job.get("id")))
-    add_row(facts, "task", str(job.get("task")))
-    add_row(facts, "state", state_text(job.get("state")))
-    add_row(facts, "lane / cluster", f"{job.get('lane')} / {job.get('cluster')}")
-    add_row(facts, "priority / tier", f"{job.get('priority')} / {job.get('tier')}")
-    add_row(facts, "attempt", f"{job.get('attempt') or 1} of {int(job.get('max_retries') or 0) + 1}")
-    add_row(facts, "runner", str(job.get("runner") or "-"))
-    add_row(facts, "created", str(job.get("created_at") or "-"))
-    for key in ("labels", "args"):
-        if job.get(key):
-            add_row(facts, key, json.dumps(job[key], default=str))
-    for key in ("parent_id", "schedule_id", "replay_of", "dead_letter", "reason"):
-        if job.get(key):
-            add_row(facts, key, str(job[key]))
-    if job.get("subtasks"):
-        add_row(facts, "subtasks", json.dumps(job["subtasks"], default=str))
+    add_row(facts, "id", job.id)
+    add_row(facts, "task", str(job.task))
+    add_row(facts, "state", state_text(job.state))
+    add_row(facts, "lane / cluster", f"{job.lane} / {job.cluster}")
+    add_row(facts, "priority / tier", f"{job.priority} / {job.tier}")
+    add_row(facts, "attempt", f"{job.attempt or 1} of {(job.max_retries or 0) + 1}")
+    add_row(facts, "runner", job.runner or "-")
+    add_row(facts, "created", iso(job.created_at))
+    for key, data in (("labels", job.labels), ("args", job.args)):
+        if data:
+            add_row(facts, key, json.dumps(data, default=str))
+    links = {
+        "parent_id": job.parent_id,
+        "schedule_id": job.schedule_id,
+        "replay_of": job.replay_of,
+        "dead_letter": job.dead_letter,
+        "reason": job.reason,
+    }
+    for key, value in links.items():
+        if value:
+            add_row(facts, key, value)
+    if job.subtasks:
+        add_row(facts, "subtasks", json.dumps(job.subtasks))
     parts: list[RenderableType] = [facts]
-    if job.get("transitions"):
-        parts += [Text(), _timeline(job["transitions"])]
-    if job.get("result") is not None:
-        parts += [Text(), Text("result", style="bold green"), Text(json.dumps(job["result"], default=str))]
-    if job.get("error"):
-        parts += [Text(), Text("error", style="bold red"), Text(str(job["error"]).rstrip())]
+    if job.transitions:
+        parts += [Text(), _timeline(job.transitions)]
+    if job.result is not None:
+        parts += [Text(), Text("result", style="bold green"), Text(json.dumps(job.result, default=str))]
+    if job.error:
+        parts += [Text(), Text("error", style="bold red"), Text(job.error.rstrip())]
     return Group(*parts)
 
 
-def lanes_table(lanes: list[dict[str, Any]]) -> Table:
+def lanes_table(lanes: Sequence[LaneStatus]) -> Table:
     table = Table(title="lanes", title_justify="left")
     table.add_column("LANE", no_wrap=True)
     table.add_column("CLUSTER", no_wrap=True)
     table.add_column("QUEUED", justify="right")
     table.add_column("THROTTLED", justify="right")
     for row in lanes:
-        queued = row.get("queued")
-        add_row(
-            table,
-            str(row.get("lane")),
-            str(row.get("cluster")),
-            "?" if queued is None else str(queued),
-            str(row.get("throttled", "")),
-        )
+        add_row(table, row.lane, row.cluster, queued_text(row), throttled_text(row))
     return table
 
 
-def _used(part: dict[str, Any], unit: str = "") -> str:
-    return f"{part.get('used', 0)}/{part.get('total', 0)}{unit}"
+def queued_text(row: LaneStatus) -> str:
+    return "?" if row.queued is None else str(row.queued)
 
 
-def clusters_capacity_table(clusters: dict[str, dict[str, Any]]) -> Table:
+def throttled_text(row: LaneStatus) -> str:
+    """Blank for a lane never throttled (the API leaves the count out)."""
+    return "" if row.throttled is None else str(row.throttled)
+
+
+def _used(part: Amount) -> str:
+    return f"{part.used}/{part.total}"
+
+
+def clusters_capacity_table(clusters: Mapping[str, ClusterStatus]) -> Table:
     table = Table(title="clusters (used/total)", title_justify="left")
     table.add_column("CLUSTER", no_wrap=True)
     table.add_column("RUNNERS idle/busy/draining", justify="right")
@@ -192,52 +212,47 @@ def clusters_capacity_table(clusters: dict[str, dict[str, Any]]) -> Table:
     table.add_column("MEMORY (MiB)", justify="right")
     table.add_column("FREE SLOTS", justify="right")
     for slug, c in clusters.items():
-        runners = c.get("runners") or {}
-        cap = c.get("capacity") or {}
-        slots = cap.get("slots") or {}
+        runners, cap = c.runners, c.capacity
         add_row(
             table,
             slug,
-            f"{runners.get('idle', 0)}/{runners.get('busy', 0)}/{runners.get('draining', 0)}",
-            str(c.get("running_jobs", 0)),
-            _used(slots),
-            _used(cap.get("cpu_millicores") or {}),
-            _used(cap.get("memory_mib") or {}),
-            str(slots.get("free", 0)),
+            f"{runners.idle}/{runners.busy}/{runners.draining}",
+            str(c.running_jobs),
+            _used(cap.slots),
+            _used(cap.cpu_millicores),
+            _used(cap.memory_mib),
+            str(cap.slots.free),
         )
     return table
 
 
-def waiting_table(waiting: list[dict[str, Any]]) -> Table:
+def waiting_table(waiting: Sequence[WaitingTask]) -> Table:
     table = Table(title="tasks no living runner offers", title_justify="left", style="yellow")
     table.add_column("CLUSTER")
     table.add_column("TASK")
     for w in waiting:
-        add_row(table, str(w.get("cluster")), str(w.get("task")))
+        add_row(table, w.cluster, w.task)
     return table
 
 
-def status_view(status: dict[str, Any]) -> RenderableType:
-    parts: list[RenderableType] = [
-        lanes_table(status.get("lanes") or []),
-        clusters_capacity_table(status.get("clusters") or {}),
-    ]
-    if status.get("waiting_for_runner"):
-        parts.append(waiting_table(status["waiting_for_runner"]))
+def status_view(status: Status) -> RenderableType:
+    parts: list[RenderableType] = [lanes_table(status.lanes), clusters_capacity_table(status.clusters)]
+    if status.waiting_for_runner:
+        parts.append(waiting_table(status.waiting_for_runner))
     return Group(*parts)
 
 
-def clusters_table(clusters: list[dict[str, Any]]) -> Table:
+def clusters_table(clusters: Sequence[ClusterView]) -> Table:
     table = listing(f"{len(clusters)} cluster(s)")
     table.add_column("SLUG", no_wrap=True, style="bold")
     table.add_column("NAME")
     table.add_column("CREATED (UTC)", no_wrap=True)
     for c in clusters:
-        add_row(table, str(c.get("slug")), str(c.get("name") or ""), short_time(c.get("created_at")))
+        add_row(table, c.slug, c.name or "", short_time(c.created_at))
     return table
 
 
-def dead_letters_table(items: list[dict[str, Any]]) -> Table:
+def dead_letters_table(items: Sequence[DeadLetterItem]) -> Table:
     table = listing(f"{len(items)} dead letter(s), newest first")
     table.add_column("ID", no_wrap=True, style="bold")
     table.add_column("JOB", no_wrap=True)
@@ -246,15 +261,15 @@ def dead_letters_table(items: list[dict[str, Any]]) -> Table:
     table.add_column("REPLAYED")
     table.add_column("REASON", overflow="fold")
     for d in items:
-        replay = d.get("replay_job_id")
-        replayed = f"yes -> {replay}" if replay else ("yes" if d.get("replayed") else "no")
+        replay = d.replay_job_id
+        replayed = f"yes -> {replay}" if replay else ("yes" if d.replayed else "no")
         add_row(
             table,
-            str(d.get("id")),
-            str(d.get("job_id") or "-"),
-            str(d.get("source")),
-            short_time(d.get("recorded_at")),
+            d.id,
+            d.job_id or "-",
+            str(d.source),
+            short_time(d.recorded_at),
             replayed,
-            str(d.get("reason") or ""),
+            d.reason or "",
         )
     return table

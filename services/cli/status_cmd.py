@@ -11,7 +11,7 @@ from laneyard.services.cli.api_client import ApiKeyOption, JsonOption, UrlOption
 def status(as_json: JsonOption = False, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
     """Show lanes (queued, throttled) and clusters (runners, capacity used/total)."""
     with api(url, api_key) as client:
-        found = client.get("/v1/status")
+        found = client.status()
     if as_json:
         render.print_json(found)
     else:

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Group, RenderableType
@@ -24,6 +25,9 @@ from rich.text import Text
 
 from laneyard.services.cli import render
 from laneyard.services.cli.api_client import ApiClient, ApiError, ApiKeyOption, UrlOption, api
+from laneyard.shared.states import JobState
+from laneyard.shared.views.jobs import JobView
+from laneyard.shared.views.status import Amount, Capacity, ClusterStatus, LaneStatus, Status
 
 WINDOW = 10.0  # seconds of completions a throughput figure covers
 PAGE = 500  # newest completed jobs read per frame (the API's largest page)
@@ -31,12 +35,17 @@ HISTORY = 60  # throughput figures kept for the sparkline
 SPARKS = "▁▂▃▄▅▆▇█"
 LANE_BAR = 30  # columns of the queued bar, full for the deepest lane
 METER = 10  # columns of a capacity meter
+RESOURCES: tuple[tuple[str, Callable[[Capacity], Amount]], ...] = (
+    ("SLOTS", lambda cap: cap.slots),
+    ("CPU millicores", lambda cap: cap.cpu_millicores),
+    ("MEMORY MiB", lambda cap: cap.memory_mib),
+)
 
 
 @dataclass
 class Sample:
     at: float
-    status: dict[str, Any] | None = None
+    status: Status | None = None
     rate: float | None = None
     error: ApiError | None = None
 
@@ -50,11 +59,11 @@ class History:
             self.rates.append(sample.rate)
 
 
-def completed_at(job: dict[str, Any]) -> float | None:
-    for t in reversed(job.get("transitions") or []):
-        if t.get("state") == "COMPLETED":
-            return render.parse_time(t.get("at"))
-    return render.parse_time(job.get("updated_at"))
+def completed_at(job: JobView) -> float | None:
+    for t in reversed(job.transitions):
+        if t.state == JobState.COMPLETED:
+            return t.at.timestamp() if t.at else None
+    return job.updated_at.timestamp() if job.updated_at else None
 
 
 def throughput(stamps: list[float], now: float, page_full: bool) -> float:
@@ -72,11 +81,10 @@ def throughput(stamps: list[float], now: float, page_full: bool) -> float:
 def fetch(client: ApiClient) -> Sample:
     now = time.time()
     try:
-        status = client.get("/v1/status")
-        page = client.get("/v1/jobs", state="COMPLETED", limit=PAGE)
+        status = client.status()
+        jobs = client.job_page(state=JobState.COMPLETED, limit=PAGE).jobs
     except ApiError as exc:
         return Sample(now, error=exc)
-    jobs = page.get("jobs") or []
     stamps = [s for s in (completed_at(j) for j in jobs) if s is not None]
     return Sample(now, status, throughput(stamps, now, len(jobs) >= PAGE))
 
@@ -103,25 +111,27 @@ def bar(used: int, total: int, width: int = METER) -> RenderableType:
     return row
 
 
-def lanes_panel(lanes: list[dict[str, Any]]) -> Table:
+def lanes_panel(lanes: Sequence[LaneStatus]) -> Table:
     table = Table(title="lanes", title_justify="left")
     table.add_column("LANE", no_wrap=True)
     table.add_column("CLUSTER", no_wrap=True)
     table.add_column("QUEUED", justify="right")
     table.add_column("THROTTLED", justify="right")
     table.add_column("", width=LANE_BAR, no_wrap=True)
-    deepest = max([int(r.get("queued") or 0) for r in lanes] + [1])
+    deepest = max([r.queued or 0 for r in lanes] + [1])
     for row in lanes:
-        queued = row.get("queued")
-        depth = int(queued or 0)
         render.add_row(
             table,
-            str(row.get("lane")),
-            str(row.get("cluster")),
-            "?" if queued is None else str(queued),
-            str(row.get("throttled", "")),
+            row.lane,
+            row.cluster,
+            render.queued_text(row),
+            render.throttled_text(row),
             ProgressBar(
-                total=deepest, completed=depth, width=LANE_BAR, complete_style="cyan", finished_style="cyan"
+                total=deepest,
+                completed=row.queued or 0,
+                width=LANE_BAR,
+                complete_style="cyan",
+                finished_style="cyan",
             ),
         )
     if not lanes:
@@ -129,36 +139,27 @@ def lanes_panel(lanes: list[dict[str, Any]]) -> Table:
     return table
 
 
-def clusters_panel(clusters: dict[str, dict[str, Any]]) -> Table:
+def clusters_panel(clusters: Mapping[str, ClusterStatus]) -> Table:
     table = Table(title="clusters and runners", title_justify="left")
     table.add_column("CLUSTER", no_wrap=True)
     table.add_column("RUNNERS idle", justify="right", no_wrap=True)
     table.add_column("busy", justify="right", no_wrap=True)
-    resources = (("slots", "SLOTS"), ("cpu_millicores", "CPU millicores"), ("memory_mib", "MEMORY MiB"))
-    for key, title in resources:
+    for title, part in RESOURCES:
         # Wide enough for the meter and the longest "used/total", so neither is ever cut.
-        longest = max([len(f"{p['total']}/{p['total']}") for p in _parts(clusters, key)] + [3])
+        totals = [part(c.capacity).total for c in clusters.values()]
+        longest = max([len(f"{t}/{t}") for t in totals] + [3])
         table.add_column(f"{title} used/total", no_wrap=True, min_width=METER + 1 + longest)
     for slug, c in clusters.items():
-        runners = c.get("runners") or {}
-        cap = c.get("capacity") or {}
-        draining = int(runners.get("draining", 0))
+        draining = c.runners.draining
         cells: list[RenderableType] = [
             slug + (f" ({draining} draining)" if draining else ""),
-            Text(str(runners.get("idle", 0)), style="green"),
-            Text(str(runners.get("busy", 0)), style="yellow"),
+            Text(str(c.runners.idle), style="green"),
+            Text(str(c.runners.busy), style="yellow"),
         ]
-        for key, _ in resources:
-            part = cap.get(key) or {}
-            cells.append(bar(int(part.get("used", 0)), int(part.get("total", 0))))
+        for _, part in RESOURCES:
+            cells.append(bar(part(c.capacity).used, part(c.capacity).total))
         render.add_row(table, *cells)
     return table
-
-
-def _parts(clusters: dict[str, dict[str, Any]], key: str) -> list[dict[str, int]]:
-    return [
-        {"total": int(((c.get("capacity") or {}).get(key) or {}).get("total", 0))} for c in clusters.values()
-    ]
 
 
 def header(sample: Sample, url: str, history: History) -> Text:
@@ -167,10 +168,8 @@ def header(sample: Sample, url: str, history: History) -> Text:
     text.append(f"  {url}  ", style="dim")
     text.append(datetime.fromtimestamp(sample.at, UTC).strftime("%H:%M:%S UTC"))
     if sample.status is not None:
-        lanes = sample.status.get("lanes") or []
-        clusters = (sample.status.get("clusters") or {}).values()
-        queued = sum(int(r.get("queued") or 0) for r in lanes)
-        running = sum(int(c.get("running_jobs") or 0) for c in clusters)
+        queued = sum(r.queued or 0 for r in sample.status.lanes)
+        running = sum(c.running_jobs for c in sample.status.clusters.values())
         text.append("\nqueued ")
         text.append(str(queued), style="bold cyan")
         text.append("  running ")
@@ -188,10 +187,10 @@ def frame(sample: Sample, url: str, history: History, live: bool) -> RenderableT
     if sample.error:
         parts.append(Text(f"{sample.error.message}; retrying", style="bold red"))
     if sample.status is not None:
-        parts.append(lanes_panel(sample.status.get("lanes") or []))
-        parts.append(clusters_panel(sample.status.get("clusters") or {}))
-        if sample.status.get("waiting_for_runner"):
-            parts.append(render.waiting_table(sample.status["waiting_for_runner"]))
+        parts.append(lanes_panel(sample.status.lanes))
+        parts.append(clusters_panel(sample.status.clusters))
+        if sample.status.waiting_for_runner:
+            parts.append(render.waiting_table(sample.status.waiting_for_runner))
     if live:
         parts.append(Text("Ctrl-C quits", style="dim"))
     return Group(*parts)
@@ -211,13 +210,13 @@ def top(
             if sample.error:
                 raise sample.error
             history.add(sample)
-            render.out().print(frame(sample, client.base_url, history, live=False))
+            render.out().print(frame(sample, client.url, history, live=False))
             return
         try:
             sample = fetch(client)
             history.add(sample)
             with Live(
-                frame(sample, client.base_url, history, live=True),
+                frame(sample, client.url, history, live=True),
                 console=render.out(),
                 screen=True,
                 auto_refresh=False,
@@ -226,7 +225,7 @@ def top(
                     time.sleep(max(0.0, sample.at + interval - time.time()))
                     sample = fetch(client)
                     history.add(sample)
-                    view.update(frame(sample, client.base_url, history, live=True), refresh=True)
+                    view.update(frame(sample, client.url, history, live=True), refresh=True)
         except KeyboardInterrupt:
             return
 

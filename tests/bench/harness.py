@@ -1,20 +1,33 @@
-"""What the benchmarks share: a stack to measure, submitting over HTTP, following progress without
-loading the database it measures, reading stamps back, percentiles, and per-process RSS and CPU."""
+"""What the benchmarks share: a stack to measure, submitting over HTTP, waiting for jobs and reading
+their stamps back through the public client, percentiles, and per-process RSS and CPU.
+
+Everything but the throughput bursts' submissions goes through ``laneyard.client.AsyncClient``, as an
+application would: latency runs, waiting, reading jobs, status. The bursts submit with the lean
+client of ``http_load`` instead, which costs the shared two cores far less than httpx does.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import Any, TypeVar
 
+from laneyard.client import AsyncClient, Job
+from laneyard.errors import JobCancelled, JobFailed, JobNotFound, LaneyardError, Unavailable, WaitTimeout
 from laneyard.shared.settings import Settings
-from laneyard.shared.store.database import Database, Doc
+from laneyard.shared.store.database import Doc
+from laneyard.shared.views.jobs import JobView
 from tests.bench.http_load import Connection
 from tests.bench.wire_census import Census
 from tests.support.stack import Service, Stack
+
+T = TypeVar("T")
 
 TERMINAL = ("COMPLETED", "ERROR", "CANCELLED")
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -101,8 +114,13 @@ class Bench:
 
     stack: Stack
     services: list[Service]
+    client: AsyncClient
     procs: list[Proc] = field(default_factory=list)
     census: Census | None = None
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        self.stack.stop()
 
     def watched(self) -> list[Proc]:
         live = [Proc(s.name, s.proc.pid) for s in self.services if s.proc is not None]
@@ -135,7 +153,7 @@ async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
         stack.add("dispatcher", **await mongo("dispatcher")),
         stack.add("runner", "--slots", slots, "--cpu", "16000", "--memory", "32768", **await mongo("runner")),
     ]
-    b = Bench(stack, services, census=census)
+    b = Bench(stack, services, AsyncClient(stack.url), census=census)
     if (pid := embedded_mongo_pid(settings.mongo_url)) is not None:
         b.procs.append(Proc("nx-27017", pid))
     if (pid := rabbitmq_pid()) is not None:
@@ -143,7 +161,7 @@ async def start_bench(settings: Settings, tmp_path: Path) -> Bench:
     try:
         await asyncio.to_thread(stack.wait_ready)
     except BaseException:
-        stack.stop()
+        await b.close()
         raise
     return b
 
@@ -157,7 +175,11 @@ async def submit_all(
 ) -> tuple[list[str], float]:
     """Submits every body over HTTP with ``clients`` concurrent keep-alive connections, one job per
     request (``POST /v1/jobs``) or ``batch`` per request (``POST /v1/jobs/batch``). Ids are
-    appended to ``accepted`` as they come back, so progress can be followed while submitting."""
+    appended to ``accepted`` as they come back, so progress can be followed while submitting.
+
+    The throughput workload only: this is ``http_load``'s lean client, not ``AsyncClient``, because
+    httpx took 59% of a core at 176 requests/s and was itself the bottleneck of the measurement
+    (docs/benchmarks.md). Every other submission of the benchmarks goes through ``AsyncClient``."""
     ids: list[str] = [""] * len(bodies)
     accepted = accepted if accepted is not None else []
     next_index = 0
@@ -187,106 +209,208 @@ async def submit_all(
     return ids, time.monotonic() - started
 
 
-async def submit_paced(url: str, bodies: list[dict[str, object]], rate: float) -> list[str]:
-    """Submits at ``rate`` per second on a schedule, each on its own (for latency at a given load):
-    a request whose time has come takes an idle keep-alive connection, or opens one."""
+async def submit_body(client: AsyncClient, body: Mapping[str, Any]) -> Job:
+    """Submits one job given as its JSON body (``task``, ``args`` and the submission's options)."""
+    options = {k: v for k, v in body.items() if k not in ("task", "args")}
+    return await client.submit(str(body["task"]), body.get("args"), **options)
+
+
+async def submit_paced(
+    client: AsyncClient, bodies: list[dict[str, object]], rate: float, in_flight: int = 64
+) -> tuple[list[str], float]:
+    """Submits at ``rate`` per second on a schedule, each job on its own request, through the public
+    client (for latency at a given load). Returns the ids and the rate the submissions were
+    answered at: below ``rate`` when the client could not keep up with the schedule.
+
+    httpx costs about 2 ms of CPU a request here (``http_load`` 0.05 ms), so near the machine's
+    capacity it may fall behind: at most ``in_flight`` requests are then open (the rest wait their
+    turn here rather than for a pooled connection, which times out), and ``sent /s`` shows it."""
     started = time.monotonic()
-    idle: list[Connection] = []
-    opened: list[Connection] = []
+    pending: list[asyncio.Task[Job]] = []
+    room = asyncio.Semaphore(in_flight)
 
-    async def one(body: dict[str, object]) -> str:
-        if idle:
-            conn = idle.pop()
-        else:
-            conn = Connection(url)
-            opened.append(conn)
-        try:
-            reply = await conn.post("/v1/jobs", body)
-        finally:
-            idle.append(conn)
-        assert reply.status == 202, reply.body
-        return str(reply.json()["id"])
+    async def one(body: dict[str, object]) -> Job:
+        async with room:
+            return await submit_body(client, body)
 
-    pending: list[asyncio.Task[str]] = []
     try:
         for i, body in enumerate(bodies):
             delay = started + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
             pending.append(asyncio.create_task(one(body)))
-        return list(await asyncio.gather(*pending))
-    finally:
-        for conn in opened:
-            await conn.close()
+        jobs = await asyncio.gather(*pending)
+    except BaseException:
+        for task in pending:
+            task.cancel()
+        raise
+    return [job.id for job in jobs], len(bodies) / max(1e-9, time.monotonic() - started)
 
 
-async def follow(
-    db: Database,
-    accepted: list[str],
-    total: int,
-    within: float,
+async def on_any(
+    clients: Sequence[AsyncClient], op: Callable[[AsyncClient], Awaitable[T]], first: int = 0
+) -> T:
+    """``op`` through ``clients[first]``; while the admission replica it reached stays
+    ``Unavailable`` (after the client's own retries), through the next one."""
+    for k in range(len(clients)):
+        try:
+            return await op(clients[(first + k) % len(clients)])
+        except Unavailable:
+            if k == len(clients) - 1:
+                raise
+    raise AssertionError("no clients")
+
+
+async def ended(clients: Sequence[AsyncClient], job_id: str, deadline: float, first: int = 0) -> bool:
+    """Waits for the job's end with ``Job.result``; False if it did not end by ``deadline`` (a
+    monotonic time) or there is no such job. A failed or cancelled job has ended too."""
+
+    async def result(client: AsyncClient) -> None:
+        await client.job(job_id).result(timeout=max(0.01, deadline - time.monotonic()))
+
+    while time.monotonic() < deadline:
+        try:
+            await on_any(clients, result, first)
+        except (JobFailed, JobCancelled):
+            return True
+        except (WaitTimeout, JobNotFound):
+            return False
+        except Unavailable:
+            await asyncio.sleep(1.0)  # every replica is down: they are restarted, try again
+            continue
+        return True
+    return False
+
+
+async def wait_last(clients: Sequence[AsyncClient], ids: list[str], deadline: float) -> bool:
+    """Waits for the job submitted last. Jobs of one priority end about in submission order, so by
+    then (nearly) all the others have ended too, and one job was polled instead of all of them."""
+    return await ended(clients, ids[-1], deadline) if ids else True
+
+
+async def read_views(clients: Sequence[AsyncClient], ids: list[str], first: int = 0) -> dict[str, JobView]:
+    """The views of ``ids`` (those that exist), read from the job list 500 at a time, newest first:
+    the jobs just submitted are the newest, so this takes about ``len(ids) / 500`` requests rather
+    than one per job. Stops once all were seen, or 1,000 jobs after as many as were asked for."""
+    wanted = set(ids)
+    found: dict[str, JobView] = {}
+
+    async def read(client: AsyncClient) -> None:
+        seen = 0
+        async with aclosing(client.list(page_size=500)) as views:
+            async for view in views:
+                seen += 1
+                if view.id in wanted:
+                    found[view.id] = view
+                if len(found) == len(wanted) or seen >= len(wanted) + 1000:
+                    return
+
+    await on_any(clients, read, first)
+    return found
+
+
+async def views_when_ended(
+    clients: Sequence[AsyncClient],
+    ids: list[str],
+    deadline: float,
     label: str = "",
     every: float = 5.0,
-    poll: float = 0.5,
-    sweep: bool = False,
-) -> set[str]:
-    """Waits until ``total`` accepted jobs are terminal; returns the ids that are.
+    concurrency: int = 16,
+) -> dict[str, JobView]:
+    """The views of ``ids`` once every one has ended or ``deadline`` (monotonic) has passed: one pass
+    over the job list, then, for each job that had not ended yet, ``Job.result`` (``concurrency``
+    at a time) and its view once it has. A job with no view does not exist."""
+    views = await read_views(clients, ids)
+    pending = [j for j in ids if j not in views or views[j].state not in TERMINAL]
+    work = iter(enumerate(pending))
+    done = 0
 
-    Only unfinished ids are read, 500 at a time, by ``_id`` (the one indexed query) with a
-    projection, so watching does not slow down the database being measured. Jobs of one priority
-    finish roughly in submission order, so by default the oldest are read until they are done;
-    ``sweep`` goes round all unfinished ids instead, a page per poll (for mixed priorities, where
-    old jobs wait).
-    """
-    page_size = 500
-    deadline = time.monotonic() + within
-    done: set[str] = set()
-    pending: list[str] = []  # accepted, not yet seen terminal, oldest first
-    seen = at = 0
-    started = last_print = time.monotonic()
-    while len(done) < total and time.monotonic() < deadline:
-        pending.extend(accepted[seen:])
-        seen = len(accepted)
-        at = at if sweep and at < len(pending) else 0
-        page = pending[at : at + page_size]
-        finished: set[str] = set()
-        if page:
-            finished = {
-                d["_id"]
-                async for d in db["jobs"].find({"_id": {"$in": page}}, {"state": 1})
-                if d["state"] in TERMINAL
-            }
-            done |= finished
-            left = [j for j in page if j not in finished]
-            pending[at : at + page_size] = left
-            at += len(left)
-        now = time.monotonic()
-        if label and now - last_print >= every:
-            last_print = now
+    async def waiter() -> None:
+        nonlocal done
+        for n, job_id in work:
+            await ended(clients, job_id, deadline, n)
+            try:
+                views[job_id] = await on_any(clients, partial(AsyncClient.get, job_id=job_id), n)
+            except JobNotFound:
+                views.pop(job_id, None)
+            except LaneyardError:
+                pass  # keep what the list said
+            done += 1
+
+    async def progress() -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(every)
             print(
-                f"  {label}: submitted {len(accepted)}/{total}, finished {len(done)} "
-                f"({len(done) / (now - started):.0f}/s)",
+                f"  {label}: {len(ids) - len(pending) + done}/{len(ids)} ended "
+                f"({done}/{len(pending)} waited for, {time.monotonic() - started:.0f}s)",
                 flush=True,
             )
-        if not page or len(finished) < len(page):
-            await asyncio.sleep(poll)
-    return done
+
+    if label:
+        print(
+            f"  {label}: {len(ids) - len(pending)}/{len(ids)} ended, waiting for {len(pending)}", flush=True
+        )
+    printer = asyncio.create_task(progress()) if label and pending else None
+    try:
+        await asyncio.gather(*(waiter() for _ in range(min(concurrency, len(pending)))))
+    finally:
+        if printer is not None:
+            printer.cancel()
+    return views
 
 
-async def read_docs(db: Database, ids: list[str] | set[str]) -> dict[str, Doc]:
-    ordered = list(ids)
-    docs: dict[str, Doc] = {}
-    for k in range(0, len(ordered), 1000):
-        async for d in db["jobs"].find(
-            {"_id": {"$in": ordered[k : k + 1000]}}, {"state": 1, "attempt": 1, "timeline": 1, "reason": 1}
-        ):
-            docs[d["_id"]] = d
-    return docs
+async def wait_all(
+    clients: Sequence[AsyncClient], ids: list[str], within: float, label: str = ""
+) -> dict[str, JobView]:
+    """The views of ``ids`` once all have ended or ``within`` seconds passed: waits for the last
+    one first (see ``wait_last``), then reads them all (see ``views_when_ended``)."""
+    deadline = time.monotonic() + within
+    await wait_last(clients, ids, deadline)
+    return await views_when_ended(clients, ids, deadline, label)
 
 
-async def wait_all(db: Database, ids: list[str], within: float) -> dict[str, Doc]:
-    """The terminal documents among ``ids`` once all are terminal or ``within`` seconds passed."""
-    return await read_docs(db, await follow(db, ids, len(ids), within))
+async def report_progress(
+    clients: Sequence[AsyncClient], label: str, submitted: Callable[[], int], total: int, every: float
+) -> None:
+    """Prints every ``every`` seconds how many jobs were submitted, and from ``/v1/status`` how many
+    wait in the lane queues and run now: one cheap request, not a read of every job. Runs until
+    cancelled."""
+    started = time.monotonic()
+    while True:
+        await asyncio.sleep(every)
+        try:
+            status = await on_any(clients, lambda c: c.status())
+            queued = sum(lane.queued or 0 for lane in status.lanes)
+            running = sum(c.running_jobs for c in status.clusters.values())
+            now = f"queued {queued}, running {running}"
+        except LaneyardError as exc:
+            now = f"no status ({type(exc).__name__})"
+        print(
+            f"  {label}: submitted {submitted()}/{total} in {time.monotonic() - started:.0f}s, {now}",
+            flush=True,
+        )
+
+
+def doc_of(view: JobView) -> Doc:
+    """A job as the API shows it, in the shape of its stored document as far as the stamps and the
+    chaos verdict read it: the timeline is rebuilt from the transitions."""
+    timeline: dict[str, dict[str, float]] = {}
+    for t in view.transitions:
+        timeline.setdefault(str(t.attempt), {})[str(t.state)] = t.at.timestamp() if t.at else 0.0
+    return {
+        "_id": view.id,
+        "state": str(view.state),
+        "attempt": view.attempt,
+        "timeline": timeline,
+        "reason": view.reason,
+        "error": view.error,
+        "runner": view.runner,
+    }
+
+
+def terminal_docs(views: dict[str, JobView]) -> dict[str, Doc]:
+    return {job_id: doc_of(v) for job_id, v in views.items() if v.state in TERMINAL}
 
 
 @dataclass
@@ -331,38 +455,43 @@ class Run:
 
 async def burst(
     bench: Bench,
-    db: Database,
     body: dict[str, object],
     n: int,
     label: str,
     batch: int = 1,
 ) -> Run:
     """Submits ``n`` copies of ``body`` as fast as 32 clients can (``batch`` jobs per request) and
-    waits for all of them."""
+    waits for all of them. Wall time and CPU are taken when the last job submitted has ended,
+    before every job's stamps are read back."""
     cpu_before = bench.cpu()
     if bench.census is not None:
         bench.census.clear()
     accepted: list[str] = []
     t0 = time.time()
-    watch = asyncio.create_task(follow(db, accepted, n, within=max(600.0, n / 5), label=label))
-    _, took = await submit_all(bench.stack.url, [dict(body) for _ in range(n)], accepted, batch=batch)
-    finished = await watch
+    deadline = time.monotonic() + max(600.0, n / 5)
+    clients = [bench.client]
+    watch = asyncio.create_task(report_progress(clients, label, lambda: len(accepted), n, every=5.0))
+    try:
+        ids, took = await submit_all(bench.stack.url, [dict(body) for _ in range(n)], accepted, batch=batch)
+        await wait_last(clients, ids, deadline)
+    finally:
+        watch.cancel()
     wall = time.time() - t0
-    docs = await read_docs(db, finished)
-    s = stamps(docs)
-    e2e = len(s.completed_at) / (max(s.completed_at) - t0) if s.completed_at else float("nan")
     cpu_after = bench.cpu()
-    phases = {"queued": s.dispatch, "handover": s.handover, "finish": s.finish}
-    medians = ", ".join(f"{k} {1000 * percentile(v, 50):.1f}" for k, v in phases.items())
-    print(f"  phase medians ms: {medians}")
     if bench.census is not None:
         print(f"  database commands per job ({label}):")
         print("\n".join("    " + line for line in bench.census.lines(n)))
+    docs = terminal_docs(await views_when_ended(clients, ids, deadline))
+    s = stamps(docs)
+    e2e = len(s.completed_at) / (max(s.completed_at) - t0) if s.completed_at else float("nan")
+    phases = {"queued": s.dispatch, "handover": s.handover, "finish": s.finish}
+    medians = ", ".join(f"{k} {1000 * percentile(v, 50):.1f}" for k, v in phases.items())
+    print(f"  phase medians ms: {medians}")
     return Run(
         admit_rate=n / took,
         e2e_rate=e2e,
         stamps=s,
-        finished=len(finished),
+        finished=len(docs),
         rss_mib=bench.rss_mib(),
         cpu_seconds={k: cpu_after[k] - cpu_before.get(k, 0.0) for k in cpu_after},
         wall=wall,

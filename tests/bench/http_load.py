@@ -4,6 +4,11 @@ httpx spent more CPU per request than the admission service it was measuring (59
 against admission's 25% at 176 requests/s, mostly in its connection pool's bookkeeping), and the
 two share the machine's two cores. This client does one thing: POST a JSON body on a connection
 it keeps, read the status line, the headers and a Content-Length body.
+
+Kept on purpose, for the raw throughput workload only (the bursts of ``harness.submit_all``), where
+the client's own cost would otherwise be what is measured. Everything else the benchmarks and the
+chaos run do (latency runs, waiting for jobs, reading them, status) goes through the public client,
+``laneyard.client.AsyncClient``, as an application would.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@ runner, the active dispatcher (the lease holder) and an admission replica are SI
 moments (each restarted a few seconds later) and RabbitMQ is restarted once. Prints what happened
 to every job and fails if any accepted job was lost or ended in two different terminal states.
 
+Jobs are submitted, waited for and read through the public client (``AsyncClient``, one per
+admission replica). What the API does not show is read from the store itself, as the oracle the
+answers are checked against: every execution of a task, how many jobs each idempotency key has.
+
 LANEYARD_CHAOS_JOBS (10000) sets the size, LANEYARD_CHAOS_SECONDS (60) the least time the
 submissions are spread over (so a small run still sees every kind of failure),
 LANEYARD_CHAOS_BUDGET (900) the whole run's time bound, LANEYARD_CHAOS_SEED the random moments.
@@ -23,13 +27,14 @@ from pathlib import Path
 import aio_pika
 import pytest
 
+from laneyard.client import AsyncClient
 from laneyard.shared.amqp.topology import Names, delay_ladder
 from laneyard.shared.embedded.mongo import free_port
 from laneyard.shared.settings import Settings
 from laneyard.shared.store.database import Database, Doc
-from tests.bench.harness import follow
+from tests.bench.harness import doc_of, report_progress, views_when_ended
 from tests.chaos.monkey import Monkey
-from tests.chaos.submitters import Submissions, submit_all
+from tests.chaos.submitters import Submissions, counting_clients, submit_all
 from tests.chaos.verdict import judge
 from tests.support.broker import delete_topology
 from tests.support.stack import Service, Stack
@@ -67,17 +72,6 @@ def workload(rng: random.Random, n: int) -> list[dict[str, object]]:
         }
         for i in range(n)
     ]  # fmt: skip
-
-
-async def read_jobs(db: Database, ids: list[str]) -> dict[str, Doc]:
-    docs: dict[str, Doc] = {}
-    for k in range(0, len(ids), 1000):
-        async for d in db["jobs"].find(
-            {"_id": {"$in": ids[k : k + 1000]}},
-            {"state": 1, "attempt": 1, "timeline": 1, "reason": 1, "runner": 1, "error": 1, "lost_runner": 1},
-        ):
-            docs[d["_id"]] = d
-    return docs
 
 
 def log_errors(services: list[Service], top: int = 6) -> list[str]:
@@ -149,6 +143,9 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
     bodies = workload(rng, JOBS)
     print(f"\nchaos: {JOBS} jobs, seed {SEED}, budget {BUDGET:.0f}s, logs in {tmp_path}", flush=True)
     subs = Submissions()
+    # Submitting clients count their failed tries; the others wait for jobs and read them.
+    submitters = counting_clients(urls, subs)
+    readers = [AsyncClient(url) for url in urls]
     try:
         roles = {
             "admission": [stack.add("admission"), stack.add("admission", "--port", str(second_port))],
@@ -172,23 +169,25 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
         noting = asyncio.create_task(note_pids())
         started = time.monotonic()
         watch = asyncio.create_task(
-            follow(db, subs.order, JOBS, deadline - time.monotonic(), "chaos", every=10, sweep=True)
+            report_progress(readers, "chaos", lambda: len(subs.order), JOBS, every=10)
         )
-        await submit_all(urls, bodies, subs, rate=JOBS / SPREAD, until=deadline - 180)
+        await submit_all(submitters, bodies, subs, rate=JOBS / SPREAD, until=deadline - 180)
         submitted_in = time.monotonic() - started
         print(f"  submissions done in {submitted_in:.0f}s: {len(subs.accepted)} accepted", flush=True)
         stop_chaos.set()
         await asyncio.wait_for(chaos, timeout=max(1.0, deadline - time.monotonic()))
-        watch.cancel()  # it was told to wait for every job; now the accepted count is known
-        left = max(1.0, deadline - time.monotonic())
-        await follow(db, subs.order, len(subs.order), left, "chaos: waiting", every=10, sweep=True)
+        watch.cancel()
+        views = await views_when_ended(
+            readers, list(subs.order), max(time.monotonic() + 1.0, deadline), "chaos: waiting", every=10
+        )
         ended_in = time.monotonic() - started
         stop_supervisor.set()
         await supervisor
         noting.cancel()
 
-        ids = list(subs.accepted.values())
-        docs = await read_jobs(db, ids)
+        ids = set(subs.accepted.values())
+        docs = {job_id: doc_of(view) for job_id, view in views.items() if job_id in ids}
+        # The store's own records: what ran, and how many jobs each key made (the API shows neither).
         runs = [(str(d["job_id"]), int(d["attempt"])) async for d in db["executions"].find({})]
         executions = Counter(job for job, _ in runs)
         per_key = Counter(
@@ -205,15 +204,17 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
         print(f"\n== chaos: {JOBS} jobs, seed {SEED} ==")
         print(
             f"submissions took {submitted_in:.0f}s, every job ended {ended_in:.0f}s after the first; "
-            f"retried tries: {dict(subs.retries) or 0}; answered duplicate: {subs.duplicates}"
+            f"retried tries: {dict(subs.retries) or 0}; gave up on a replica: {subs.failovers}; "
+            f"answered duplicate: {subs.duplicates}"
         )
         print("\n".join(verdict.lines()))
         for job_id in verdict.more_than_once[:5]:
             d = docs[job_id]
             attempts = sorted(a for j, a in runs if j == job_id)
+            stored = await db["jobs"].find_one({"_id": job_id}, {"lost_runner": 1}) or {}
             print(
                 f"  ran {len(attempts)}x (attempts {attempts}): {job_id} {d.get('timeline')} "
-                f"lost_runner={d.get('lost_runner')}"
+                f"lost_runner={stored.get('lost_runner')}"
             )
         for key in verdict.keys_with_two_jobs[:5]:
             twins = [d async for d in db["jobs"].find({"idempotency_key": key}, {"args": 0, "result": 0})]
@@ -236,5 +237,7 @@ async def test_nothing_is_lost_under_chaos(settings: Settings, tmp_path: Path, d
         assert not verdict.doubles, f"jobs in two terminal states: {list(verdict.doubles.items())[:10]}"
         assert len(subs.accepted) == JOBS, f"not all submissions went through: {dict(subs.rejected)}"
     finally:
+        for client in submitters + readers:
+            await client.aclose()
         stack.stop()
         await delete_topology(settings, lanes=tuple((lane, "default") for lane in LANES))

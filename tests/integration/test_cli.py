@@ -229,28 +229,28 @@ def test_help_documents_the_exit_codes() -> None:
     assert result.exit_code == 0 and "Exit codes" in result.stdout and "124" in result.stdout
 
 
-@pytest.mark.parametrize("bare_list", [False, True])
-def test_logs_follows_an_older_server_that_answers_every_line_at_once(
-    bare_list: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """Before ``?after=`` existed, GET .../logs answered the whole log (``t``/``s``/``m`` lines),
-    or, older still, a bare list. A stand-in for such a server: the log grows on each call and the
-    job ends on the fourth."""
-    monkeypatch.setattr(logs_cmd, "IDLE_POLL", 0.01)
-    calls = {"logs": 0}
+def test_logs_prints_each_attempt_under_a_header(capsys: pytest.CaptureFixture[str]) -> None:
+    """A stand-in for admission's paged log API (``?attempt=N&after=<seq>``) of a job retried once:
+    every attempt comes in order, each under a header on stderr; ``--json`` rows say their attempt."""
 
-    def old_server(request: httpx.Request) -> httpx.Response:
-        if request.url.path == "/v1/jobs/j1":
-            return httpx.Response(
-                200, json={"id": "j1", "state": "COMPLETED" if calls["logs"] >= 4 else "RUNNING"}
-            )
-        calls["logs"] += 1
-        lines = [{"t": 1.0, "s": "stdout", "m": f"line {i}", "attempt": 1} for i in range(calls["logs"])]
-        state = "COMPLETED" if calls["logs"] >= 4 else "RUNNING"
-        return httpx.Response(200, json=lines if bare_list else {"id": "j1", "state": state, "lines": lines})
+    def server(request: httpx.Request) -> httpx.Response:
+        attempt, after = int(request.url.params["attempt"]), int(request.url.params["after"])
+        lines = [
+            {"seq": seq, "ts": "2026-11-23T03:35:38.000100Z", "stream": "stdout", "line": f"{attempt}.{seq}"}
+            for seq in (1, 2)
+            if seq > after
+        ]
+        page = {"id": "j1", "state": "ERROR", "attempt": attempt, "attempts": 2, "lines": lines}
+        return httpx.Response(200, json={**page, "next": 2, "done": True})
 
-    with ApiClient("http://old", None, transport=httpx.MockTransport(old_server)) as client:
-        first = client.get("/v1/jobs/j1/logs")
-        assert not logs_cmd.paged(first)
-        logs_cmd._unpaged_logs(client, "j1", first, logs_cmd.Printer(False, False), follow=True)
-    assert capsys.readouterr().out.splitlines() == [f"line {i}" for i in range(calls["logs"])]
+    with ApiClient("http://stand-in", None, transport=httpx.MockTransport(server)) as client:
+        logs_cmd.print_logs(client, "j1", None, logs_cmd.Printer(False, False), follow=True)
+        out, err = capsys.readouterr()
+        assert out.splitlines() == ["1.1", "1.2", "2.1", "2.2"]
+        assert err.splitlines() == ["--- attempt 1 ---", "--- attempt 2 ---"]
+
+        logs_cmd.print_logs(client, "j1", 2, logs_cmd.Printer(True, False), follow=False)
+        out, err = capsys.readouterr()
+        rows = [json.loads(line) for line in out.splitlines()]
+        assert [(r["line"], r["attempt"]) for r in rows] == [("2.1", 2), ("2.2", 2)] and err == ""
+        assert rows[0]["ts"] == "2026-11-23T03:35:38.000100Z"

@@ -121,6 +121,25 @@ async def test_list_is_a_lazy_paged_iterator_and_cancel_ends_waiting(
         assert twice.value.status == 409
 
 
+async def test_one_page_at_a_time_with_the_cursor_and_the_health_check(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    async with laneyard_client(settings, db, bus) as client:
+        await client.health()
+        made = [(await client.submit("demo.echo", labels={"batch": "p"})).id for _ in range(3)]
+        first = await client.job_page(label={"batch": "p"}, limit=2)
+        assert [view.id for view in first.jobs] == made[:0:-1] and first.next_cursor is not None
+        rest = await client.job_page(label={"batch": "p"}, cursor=first.next_cursor, limit=2)
+        assert [view.id for view in rest.jobs] == made[:1] and rest.next_cursor is None
+
+        body = json.dumps({"task": "demo.echo"}).encode()
+        dead = [await dead_letters.record(db, source="runner", reason="test", body=body) for _ in range(2)]
+        page = await client.dead_letter_page(source="runner", limit=1)
+        assert [item.id for item in page.items] == dead[1:] and page.next is not None
+        after = await client.dead_letter_page(source="runner", cursor=page.next, limit=1)
+        assert [item.id for item in after.items] == dead[:1]
+
+
 async def test_submit_many_chunks_and_returns_refusals_in_order(
     settings: Settings, db: Database, bus: Bus
 ) -> None:

@@ -9,7 +9,18 @@ from typing import Any
 import httpx
 import pytest
 
-from laneyard import JobCancelled, JobFailed, JobNotFound, Refused, Task, Unauthorized, Unavailable, task
+from laneyard import (
+    AsyncClient,
+    Client,
+    JobCancelled,
+    JobFailed,
+    JobNotFound,
+    Refused,
+    Task,
+    Unauthorized,
+    Unavailable,
+    task,
+)
 from laneyard.client import batching, calls
 from laneyard.client.job import outcome, poll_delays
 from laneyard.client.retry import RetryPolicy, retry_after, status_retryable, transport_retryable
@@ -63,6 +74,44 @@ def test_errors_carry_the_servers_message() -> None:
     )
     assert isinstance(invalid, Refused) and invalid.message == "priority: less than or equal to 9"
     assert isinstance(calls.error_for(response(502, {"detail": "bad gateway"}), call), Unavailable)
+
+
+def test_errors_keep_the_status_and_the_servers_words() -> None:
+    """What a caller needs to say which request failed and how, e.g. the CLI's one-line errors."""
+    no_attempt = "job 'j' has had 1 attempt(s); there is no attempt 3"
+    missing = calls.error_for(response(404, {"detail": no_attempt}), calls.logs("j", 3, 0))
+    assert isinstance(missing, JobNotFound) and missing.job_id == "j" and str(missing) == no_attempt
+    assert str(calls.error_for(response(404, {"detail": "no job 'j'"}), calls.get_job("j"))) == "no job 'j'"
+    failed = calls.error_for(response(500, {"detail": "boom"}), calls.status())
+    assert isinstance(failed, Unavailable) and (failed.status, failed.detail) == (500, "boom")
+    assert Unavailable("GET /v1/status: ConnectError").status is None
+
+
+def log_api(request: httpx.Request) -> httpx.Response:
+    """A stand-in for admission's paged log API: a job retried once, two lines in each attempt."""
+    attempt = int(request.url.params.get("attempt", 2))  # without one: the current attempt
+    after = int(request.url.params["after"])
+    lines = [
+        {"seq": n, "ts": None, "stream": "stdout", "line": f"{attempt}.{n}"} for n in (1, 2) if n > after
+    ]
+    page = {"id": "j", "state": "ERROR", "attempt": attempt, "attempts": 2, "lines": lines}
+    return httpx.Response(200, json={**page, "next": 2, "done": True})
+
+
+async def test_logs_start_at_the_current_attempt_unless_told_otherwise_in_both_clients() -> None:
+    every = ["1.1", "1.2", "2.1", "2.2"]
+    with Client("http://x", transport=httpx.MockTransport(log_api)) as client:
+        assert [line.line for line in client.logs("j")] == every[2:]
+        assert [line.line for line in client.logs("j", all_attempts=True)] == every
+        assert [line.line for line in client.logs("j", attempt=1)] == every[:2]
+        pages = client.log_pages("j", all_attempts=True)
+        assert [(page.attempt, len(page.lines)) for page in pages] == [(1, 2), (1, 0), (2, 2), (2, 0)]
+    async with AsyncClient("http://x", transport=httpx.MockTransport(log_api)) as aio:
+        assert [line.line async for line in aio.logs("j")] == every[2:]
+        assert [line.line async for line in aio.logs("j", all_attempts=True)] == every
+        assert [line.line async for line in aio.logs("j", attempt=1)] == every[:2]
+        read = [(page.attempt, len(page.lines)) async for page in aio.log_pages("j", all_attempts=True)]
+        assert read == [(1, 2), (1, 0), (2, 2), (2, 0)]
 
 
 def test_a_submission_always_carries_an_idempotency_key() -> None:
