@@ -59,6 +59,18 @@ class Submission(BaseModel):
     max_execution_time: float = Field(3600.0, gt=0, le=7 * 24 * 3600, description="seconds")
     max_retries: int = Field(0, ge=0, le=100)
     retry_backoff: float = Field(1.0, ge=0, le=3600, description="first retry delay in seconds")
+    slots: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="share of a runner the job needs besides its tier (runners offer --slots)",
+    )
+    heartbeat_timeout: float | None = Field(
+        None,
+        gt=0,
+        le=7 * 24 * 3600,
+        description="seconds: a running job that sends no heartbeat for this long is stopped as stuck",
+    )
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)] | None
     ) = None
@@ -79,6 +91,8 @@ class JobMessage(BaseModel):
     max_execution_time: float
     max_retries: int = 0
     retry_backoff: float = 1.0
+    slots: int = 1
+    heartbeat_timeout: float | None = None
     attempt: int = 1
     submitted_at: float = Field(default_factory=time.time)
     not_before: float | None = None
@@ -103,6 +117,8 @@ class JobMessage(BaseModel):
             max_execution_time=sub.max_execution_time,
             max_retries=sub.max_retries,
             retry_backoff=sub.retry_backoff,
+            slots=sub.slots,
+            heartbeat_timeout=sub.heartbeat_timeout,
             not_before=sub.start_at.timestamp() if sub.start_at else None,
             labels=sub.labels,
             idempotency_key=sub.idempotency_key,
@@ -122,6 +138,8 @@ class CapacityReport(BaseModel):
     reserved_cpu_millicores: int = 0
     reserved_memory_mib: int = 0
     running: dict[str, Tier] = Field(default_factory=dict)
+    # Slots its running jobs take (jobs may take more than one); None from runners that predate it.
+    slots_used: int | None = None
     lanes: dict[str, str] = Field(default_factory=dict)  # job id -> lane, for lane shares
     # Jobs this runner received since its previous report (started or sent back): the dispatcher
     # stops counting them as in flight, since they are now in `running` or back in a lane.

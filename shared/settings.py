@@ -56,6 +56,12 @@ class Settings(BaseSettings):
     heartbeat_seconds: float = 2.0
     # A runner that misses this many heartbeats is gone and its capacity is withdrawn.
     heartbeat_misses: int = 3
+    # A RUNNING job this long past its max_execution_time that its runner did not stop is ended by
+    # the dispatcher (reason "timeout (reaped)"), even while its runner heartbeats.
+    failover_grace_seconds: float = 60.0
+    # An outbox intent (a re-queue's message, written before its state change) this old whose job is
+    # in the state it expects is published again: its writer died or hung between the two.
+    outbox_republish_seconds: float = 5.0
 
     dispatcher_prefetch: int = 64
     # A job that keeps not fitting this long books the room it needs (ends starvation by small jobs).

@@ -30,16 +30,20 @@ class TierSpec(NamedTuple):
     limit: Resources
 
 
+# estela's table, exactly: requests are what capacity accounting books, limits what a subprocess
+# task is capped at (its memory soft limit is SOFT_MEMORY_FRACTION of the limit).
 TIERS: dict[Tier, TierSpec] = {
-    Tier.TINY: TierSpec(Resources(100, 128), Resources(200, 256)),
-    Tier.XSMALL: TierSpec(Resources(250, 256), Resources(500, 512)),
-    Tier.SMALL: TierSpec(Resources(500, 512), Resources(1000, 1024)),
-    Tier.MEDIUM: TierSpec(Resources(1000, 1024), Resources(2000, 2048)),
-    Tier.LARGE: TierSpec(Resources(1500, 2048), Resources(3000, 4096)),
-    Tier.XLARGE: TierSpec(Resources(2000, 4096), Resources(4000, 8192)),
-    Tier.HUGE: TierSpec(Resources(4000, 8192), Resources(8000, 16384)),
-    Tier.XHUGE: TierSpec(Resources(8000, 16384), Resources(16000, 32768)),
+    Tier.TINY: TierSpec(Resources(128, 96), Resources(256, 128)),
+    Tier.XSMALL: TierSpec(Resources(192, 192), Resources(384, 256)),
+    Tier.SMALL: TierSpec(Resources(256, 384), Resources(512, 512)),
+    Tier.MEDIUM: TierSpec(Resources(256, 768), Resources(512, 1024)),
+    Tier.LARGE: TierSpec(Resources(512, 1152), Resources(1024, 1536)),
+    Tier.XLARGE: TierSpec(Resources(512, 1536), Resources(1024, 2048)),
+    Tier.HUGE: TierSpec(Resources(1024, 3072), Resources(2048, 4096)),
+    Tier.XHUGE: TierSpec(Resources(2048, 6144), Resources(4096, 8192)),
 }
+# A subprocess task past this share of its tier's memory limit is warned, then stopped at the limit.
+SOFT_MEMORY_FRACTION = 0.85
 
 
 def request_of(tier: Tier) -> Resources:

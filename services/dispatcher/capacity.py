@@ -22,6 +22,7 @@ class Decision(StrEnum):
     NO_ROOM = "no_room"  # runners for the task exist but are too busy
     RESERVED = "reserved"  # the room is kept for a job that has waited longer
     NO_RUNNER = "no_runner"  # no living runner in the cluster offers the task
+    TOO_BIG = "too_big"  # runners offer the task, but none could ever hold the job (tier or slots)
 
 
 NOTHING = Resources(0, 0)
@@ -34,7 +35,7 @@ class RunnerView:
     # in-flight jobs this runner is expected to take: an estimate, the runner has the last word
     hinted_cpu: int = 0
     hinted_mem: int = 0
-    hinted_jobs: int = 0
+    hinted_slots: int = 0
 
     def free(self) -> Resources:
         r = self.report
@@ -43,16 +44,26 @@ class RunnerView:
             r.memory_mib - r.reserved_memory_mib - self.hinted_mem,
         )
 
-    def free_slots(self) -> int:
-        return self.report.slots - len(self.report.running) - self.hinted_jobs
+    def used_slots(self) -> int:
+        r = self.report
+        return (r.slots_used if r.slots_used is not None else len(r.running)) + self.hinted_slots
 
-    def room_for(self, req: Resources, minus: Resources = NOTHING, slots_used: int = 0) -> bool:
+    def free_slots(self) -> int:
+        return self.report.slots - self.used_slots()
+
+    def room_for(
+        self, req: Resources, minus: Resources = NOTHING, slots_used: int = 0, slots: int = 1
+    ) -> bool:
         free = self.free()
         return (
             free.cpu_millicores - minus.cpu_millicores >= req.cpu_millicores
             and free.memory_mib - minus.memory_mib >= req.memory_mib
-            and self.free_slots() - slots_used >= 1
+            and self.free_slots() - slots_used >= slots
         )
+
+    def could_ever_hold(self, req: Resources, slots: int) -> bool:
+        r = self.report
+        return r.cpu_millicores >= req.cpu_millicores and r.memory_mib >= req.memory_mib and r.slots >= slots
 
 
 @dataclass
@@ -61,6 +72,7 @@ class InFlight:
     runner_id: str
     lane: str
     at: float
+    slots: int = 1
 
 
 @dataclass
@@ -69,6 +81,7 @@ class Reservation:
     priority: int
     seen_at: float
     since: float  # when the job first could not go: among equal priorities the oldest goes first
+    slots: int = 1
 
     def outranks(self, other: Reservation) -> bool:
         return (self.priority, -self.since) > (other.priority, -other.since)
@@ -104,7 +117,7 @@ class ClusterCapacity:
         view = RunnerView(report, now)
         if old is not None:
             view.hinted_cpu, view.hinted_mem = old.hinted_cpu, old.hinted_mem
-            view.hinted_jobs = old.hinted_jobs
+            view.hinted_slots = old.hinted_slots
         self.runners[report.runner_id] = view
         for job_id in [*report.seen, *report.running]:
             self._forget(job_id)
@@ -141,7 +154,7 @@ class ClusterCapacity:
             t.reserved_cpu += r.reserved_cpu_millicores + v.hinted_cpu
             t.reserved_mem += r.reserved_memory_mib + v.hinted_mem
             t.slots += r.slots
-            t.used_slots += len(r.running) + v.hinted_jobs
+            t.used_slots += v.used_slots()
         return t
 
     def usage_by_lane(self) -> dict[str, LaneUsage]:
@@ -168,19 +181,23 @@ class ClusterCapacity:
             and t.used_slots + extra_slots <= t.slots
         )
 
-    def _best_runner(self, req: Resources, task: str | None) -> tuple[RunnerView | None, bool]:
-        """The candidate with the most free CPU that fits; and whether any runner offers the task."""
-        offered = False
+    def _best_runner(
+        self, req: Resources, task: str | None, slots: int = 1
+    ) -> tuple[RunnerView | None, bool, bool]:
+        """The candidate with the most free CPU that fits; whether any runner offers the task; and
+        whether any of those could ever hold the job, were it idle."""
+        offered = big_enough = False
         best: RunnerView | None = None
         for v in self.runners.values():
             if v.report.draining or (task is not None and task not in v.report.tasks):
                 continue
             offered = True
-            if not v.room_for(req):
+            big_enough = big_enough or v.could_ever_hold(req, slots)
+            if not v.room_for(req, slots=slots):
                 continue
             if best is None or v.free().cpu_millicores > best.free().cpu_millicores:
                 best = v
-        return best, offered
+        return best, offered, big_enough
 
     def decide(
         self,
@@ -190,20 +207,23 @@ class ClusterCapacity:
         priority: int = 9,
         job_id: str | None = None,
         reservations: bool = True,
+        slots: int = 1,
     ) -> tuple[Decision, str | None]:
         req = request_of(tier)
-        best, offered = self._best_runner(req, task)
+        best, offered, big_enough = self._best_runner(req, task, slots)
         if not offered:
             return Decision.NO_RUNNER, None
+        if not big_enough:
+            return Decision.TOO_BIG, None
         t = self.totals()
-        if best is None or not self._within(t, req, 1):
+        if best is None or not self._within(t, req, slots):
             return Decision.NO_ROOM, None
-        if reservations and not self._keeps_reserved_room(best, req, priority, job_id, t):
+        if reservations and not self._keeps_reserved_room(best, req, priority, job_id, t, slots):
             return Decision.RESERVED, None
         return Decision.FIT, best.report.runner_id
 
     def _keeps_reserved_room(
-        self, placed_on: RunnerView, req: Resources, priority: int, job_id: str | None, t: Totals
+        self, placed_on: RunnerView, req: Resources, priority: int, job_id: str | None, t: Totals, slots: int
     ) -> bool:
         """Whether, after placing ``req`` on ``placed_on``, every reservation that outranks or equals
         ``priority`` would still find a runner with room (reservations are checked one at a time:
@@ -217,11 +237,13 @@ class ClusterCapacity:
             if mine is not None and not res.outranks(mine):
                 continue
             need = request_of(res.tier)
-            if not self._within(t, Resources(req.cpu_millicores + need.cpu_millicores,
-                                             req.memory_mib + need.memory_mib), 2):  # fmt: skip
+            both = Resources(req.cpu_millicores + need.cpu_millicores, req.memory_mib + need.memory_mib)
+            if not self._within(t, both, slots + res.slots):
                 return False
             if not any(
-                v.room_for(need, req, 1) if v is placed_on else v.room_for(need)
+                v.room_for(need, req, slots, res.slots)
+                if v is placed_on
+                else v.room_for(need, slots=res.slots)
                 for v in self.runners.values()
                 if not v.report.draining
             ):
@@ -232,7 +254,9 @@ class ClusterCapacity:
         """Room for the smallest job, ignoring reservations: whether lanes should be consumed at all."""
         return self.decide(Tier.TINY, None, reservations=False)[0] is Decision.FIT
 
-    def reserve(self, job_id: str, tier: Tier, runner_id: str, now: float, lane: str = "") -> None:
+    def reserve(
+        self, job_id: str, tier: Tier, runner_id: str, now: float, lane: str = "", slots: int = 1
+    ) -> None:
         req = request_of(tier)
         self.reservations.pop(job_id, None)
         view = self.runners.get(runner_id)
@@ -240,14 +264,14 @@ class ClusterCapacity:
             return
         view.hinted_cpu += req.cpu_millicores
         view.hinted_mem += req.memory_mib
-        view.hinted_jobs += 1
-        self.inflight[job_id] = InFlight(tier, runner_id, lane, now)
+        view.hinted_slots += slots
+        self.inflight[job_id] = InFlight(tier, runner_id, lane, now, slots)
 
     def hold_room(
-        self, job_id: str, tier: Tier, priority: int, now: float, since: float | None = None
+        self, job_id: str, tier: Tier, priority: int, now: float, since: float | None = None, slots: int = 1
     ) -> None:
         """Book room for a job that has waited too long (renewed each time it comes back)."""
-        self.reservations[job_id] = Reservation(tier, priority, now, now if since is None else since)
+        self.reservations[job_id] = Reservation(tier, priority, now, now if since is None else since, slots)
 
     def release(self, job_id: str) -> None:
         self._forget(job_id)
@@ -261,4 +285,4 @@ class ClusterCapacity:
             req = request_of(f.tier)
             view.hinted_cpu -= req.cpu_millicores
             view.hinted_mem -= req.memory_mib
-            view.hinted_jobs -= 1
+            view.hinted_slots -= f.slots

@@ -109,12 +109,14 @@ class Dispatch:
             return
 
         capacity = self.clusters[job.cluster]
-        decision, runner_id = capacity.decide(job.tier, job.task, priority=job.priority, job_id=job.id)
+        decision, runner_id = capacity.decide(
+            job.tier, job.task, priority=job.priority, job_id=job.id, slots=job.slots
+        )
         reason = str(decision)
         if decision is Decision.FIT and self.is_over_share(job.cluster, job.lane, now):
             reason = OVER_SHARE
         elif decision is Decision.FIT and runner_id is not None:
-            capacity.reserve(job.id, job.tier, runner_id, now, job.lane)
+            capacity.reserve(job.id, job.tier, runner_id, now, job.lane, job.slots)
             try:
                 if await self._mark_waiting(job):
                     await self.bus.to_cluster(job, headers=state_metrics.forwarded_headers())
@@ -140,7 +142,7 @@ class Dispatch:
         key = (job.cluster, job.lane)
         self.ages.held_back(job, now)
         dispatch_metrics.JOBS_HELD_BACK.labels(job.lane, job.cluster, reason).inc()
-        if decision is not Decision.NO_RUNNER:
+        if decision not in (Decision.NO_RUNNER, Decision.TOO_BIG):
             self.blocked_at[key] = now
         if log.isEnabledFor(logging.DEBUG):
             t = capacity.totals()
@@ -172,7 +174,7 @@ class Dispatch:
         first_blocked = header_ms(message, "x-first-blocked-ms") or now
         waited_long = now - first_blocked >= self.reservation_after
         if decision in (Decision.NO_ROOM, Decision.RESERVED) and waited_long:
-            capacity.hold_room(job.id, job.tier, job.priority, now, since=first_blocked)
+            capacity.hold_room(job.id, job.tier, job.priority, now, since=first_blocked, slots=job.slots)
         # A job holding a reservation comes back soon, so it is there when its room opens.
         wanted = self.min_ms if job.id in capacity.reservations else min(self.min_ms * 2**delays, self.max_ms)
         headers = {
@@ -181,20 +183,28 @@ class Dispatch:
             "x-waiting-for": reason,
         }
         await self.bus.delayed(job, wanted, headers=headers)
-        if decision is Decision.NO_RUNNER:
-            await self._note_unserved(job, first=delays == 0, now=now)
+        if decision in (Decision.NO_RUNNER, Decision.TOO_BIG):
+            await self._note_unserved(job, decision, first=delays == 0, now=now)
         await message.ack()
 
-    async def _note_unserved(self, job: JobMessage, first: bool, now: float) -> None:
-        if first:
+    async def _note_unserved(self, job: JobMessage, decision: Decision, first: bool, now: float) -> None:
+        if decision is Decision.TOO_BIG:
+            why = (
+                f"a bigger runner: no runner in {job.cluster!r} that offers {job.task!r} has room for a "
+                f"{job.tier} job taking {job.slots} slot(s), even when idle"
+            )
+        else:
             why = f"no runner in {job.cluster!r} offers {job.task!r}"
+        if first:
             await jobs.note(self.db, job.id, {"waiting_for": why})
         pair = (job.cluster, job.task)
         if now - self.unserved_noted.get(pair, 0.0) >= UNSERVED_NOTE_SECONDS:
             self.unserved_noted[pair] = now
             if len(self.unserved_noted) > 10_000:  # bounded: forget the oldest notes
                 del self.unserved_noted[min(self.unserved_noted, key=self.unserved_noted.__getitem__)]
-            await unserved.record(self.db, job.cluster, job.task, now)
+            await unserved.record(
+                self.db, job.cluster, job.task, now, reason=why, too_big=decision is Decision.TOO_BIG
+            )
 
     async def release_held_lanes(self, now: float) -> None:
         """Lets lanes go again once their cluster has room or they are back under their share, and

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from laneyard.services.dispatcher.dispatch import Dispatch
 from laneyard.services.dispatcher.lane_consumers import LaneConsumers
+from laneyard.services.dispatcher.reaper import Reaper
 from laneyard.services.dispatcher.schedules import ScheduleLoop
 from laneyard.shared import log_config
 from laneyard.shared.admitting.admit import Admitter
@@ -65,6 +66,7 @@ class DispatcherService:
         self.schedules = ScheduleLoop(
             admitter, self.db, lambda: self.lease.held, tick_timeout=3 * settings.network_timeout
         )
+        self.reaper = Reaper(self.bus, self.db, settings, lambda: self.lease.held)
         self.lanes: LaneConsumers | None = None
         self.watchdog: asyncio.Task[None] | None = None
         self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
@@ -159,6 +161,7 @@ class DispatcherService:
                 if mono - last["lanes"] >= LANE_REFRESH_SECONDS:
                     last["lanes"] = mono
                     await self.refresh_lanes()
+
                 await self.dispatch.release_held_lanes(now)
             except Exception:
                 log.exception("housekeeping failed; trying again")
@@ -183,12 +186,14 @@ async def serve(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     await service.start()
     schedule_loop = asyncio.create_task(service.schedules.run(stop))
+    reaper_loop = asyncio.create_task(service.reaper.run(stop))
     try:
         await service.housekeeping(stop)
     finally:
         stop.set()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(schedule_loop, settings.network_timeout)
+        for loop_task in (schedule_loop, reaper_loop):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(loop_task, settings.network_timeout)
         await service.close()
         log.info("dispatcher stopped")
 

@@ -50,6 +50,9 @@ async def serve(settings: Settings) -> None:
     reporter = asyncio.create_task(
         report_loop(bus, db, worker.ledger, settings.heartbeat_seconds, reporter_stop)
     )
+    # Recorded before the first job can be claimed: every RUNNING job's runner then has a heartbeat
+    # record, which is what the dispatcher's reaper goes by if this runner dies.
+    await runner_store.record(db, worker.ledger.report())
     await worker.start()
     await cancel_listener.listen(bus, worker)
     log.info("runner started: %s", describe(worker))

@@ -36,19 +36,23 @@ class Ledger:
         self.slots = slots
         self.tasks = tasks
         self.running: dict[str, Tier] = {}
+        self.job_slots: dict[str, int] = {}
         self.lanes: dict[str, str] = {}
         self.seen: list[str] = []
         self.draining = False
         self.changed = asyncio.Event()
 
-    def fits(self, tier: Tier) -> bool:
+    def fits(self, tier: Tier, slots: int = 1) -> bool:
         req = request_of(tier)
         cpu, mem = self.reserved()
         return (
-            len(self.running) < self.slots
+            self.slots_used() + slots <= self.slots
             and cpu + req.cpu_millicores <= self.cpu
             and mem + req.memory_mib <= self.mem
         )
+
+    def slots_used(self) -> int:
+        return sum(self.job_slots.values())
 
     def reserved(self) -> tuple[int, int]:
         cpu = sum(request_of(t).cpu_millicores for t in self.running.values())
@@ -59,13 +63,15 @@ class Ledger:
         self.seen.append(job_id)
         self.changed.set()
 
-    def start(self, job_id: str, tier: Tier, lane: str = "") -> None:
+    def start(self, job_id: str, tier: Tier, lane: str = "", slots: int = 1) -> None:
         self.running[job_id] = tier
+        self.job_slots[job_id] = slots
         self.lanes[job_id] = lane
         self.changed.set()
 
     def finish(self, job_id: str) -> None:
         self.lanes.pop(job_id, None)
+        self.job_slots.pop(job_id, None)
         if self.running.pop(job_id, None) is not None:
             self.changed.set()
 
@@ -83,6 +89,7 @@ class Ledger:
             reserved_cpu_millicores=cpu,
             reserved_memory_mib=mem,
             running=dict(self.running),
+            slots_used=self.slots_used(),
             lanes=dict(self.lanes),
             seen=seen,
             tasks=self.tasks,

@@ -31,9 +31,10 @@ from typing import Any
 from laneyard.services.runner.context import TaskContext
 from laneyard.services.runner.outcome import MAX_RESULT_CHARS, Outcome
 from laneyard.shared.states import JobState
+from laneyard.shared.tiers import SOFT_MEMORY_FRACTION
 
 CANCEL_EXIT_CODE = 100
-SOFT_MEMORY_FRACTION = 0.85
+
 WATCH_SECONDS = 0.2
 MAX_TREE = 256  # processes counted per memory check: a fork bomb cannot make the watcher crawl
 LINE_LIMIT = 1 << 20  # longer lines are split rather than failing the reader

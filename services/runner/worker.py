@@ -1,9 +1,11 @@
-"""The runner's message lifecycle: WAITING -> RUNNING -> COMPLETED | ERROR | retry, then ack.
+"""The runner's message handling: WAITING -> RUNNING, ack, run, then COMPLETED | ERROR | retry.
 
-A message is acked only after the job's outcome is recorded, so a runner that dies mid-task leaves
-its messages to RabbitMQ, which redelivers them to another runner of the cluster. That runner takes
-the job over once the dead one's heartbeats have lapsed; every state change names the runner and
-attempt it expects, so a job is never finished twice.
+A job's message is acked as soon as its RUNNING claim is recorded: from then on the job's safety
+rests in the database, not in an open delivery, so a job may run for hours whatever the broker's
+``consumer_timeout``, and no delivery pins a quorum queue's log. A runner that dies mid-task
+stops heartbeating, and the dispatcher holding the lease re-queues its jobs or ends them
+(services/dispatcher/reaper.py). Every state change names the runner and attempt it expects, so a
+job is never finished twice, and a copy of a job that is already RUNNING is dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
@@ -28,6 +31,7 @@ from laneyard.services.runner.outcome import Outcome
 from laneyard.services.runner.registry import Registry
 from laneyard.services.runner.reporter import Ledger
 from laneyard.services.runner.subtasks import Spawner
+from laneyard.shared import lifecycle
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.ids import new_process_id
 from laneyard.shared.metrics import runner as runner_metrics
@@ -36,18 +40,19 @@ from laneyard.shared.models import JobMessage
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
 from laneyard.shared.store import dead_letters, jobs, subtasks
-from laneyard.shared.store import runners as runner_store
 from laneyard.shared.store.database import Database
 from laneyard.shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
+
+# How long a delivered job waits for room on a full runner before it goes back to its lane.
+ROOM_WAIT_SECONDS = 3.0
 
 
 @dataclass
 class Active:
     job: JobMessage
     attempt: int
-    message: AbstractIncomingMessage
     task: asyncio.Task[object] | None = None
     cancel_requested: bool = False  # set before its task is cancelled on request (not at shutdown)
     # Its outcome is known and being recorded: a cancel request now would interrupt the recording
@@ -77,10 +82,10 @@ class Worker:
         # Jobs being marked RUNNING -> whether a cancel request came meanwhile (it cannot find
         # them in ``active`` yet, and admission asks only once the job is RUNNING).
         self.starting: dict[str, bool] = {}
-        self.runner_timeout = settings.heartbeat_seconds * settings.heartbeat_misses
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._idle = asyncio.Event()
+        self._room = asyncio.Condition()  # notified whenever a job ends here
 
     async def start(self) -> None:
         _, topology = await self.bus.consumer_channel(self.settings.runner_slots)
@@ -100,6 +105,10 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception:
+            if message.processed:
+                # Acked once its job was RUNNING: the reaper recovers a job left so.
+                log.exception("running a job failed midway", extra={"job_id": message.message_id})
+                return
             log.exception("handling a job message failed; requeued", extra={"job_id": message.message_id})
             await asyncio.sleep(0.5)
             await message.nack(requeue=True)
@@ -111,130 +120,106 @@ class Worker:
             await self._dead_letter(message, None, f"undecodable job message: {exc.errors()[:3]}")
             return
         self.ledger.see(job.id)
-        task = self.registry.get(job.task)
-        if task is None:
-            if await self._kept_for_takeover(job, message):
-                return
-            reason = f"task {job.task!r} is not registered on runner {self.id}"
-            await self._dead_letter(message, job, reason)
+        if job.id in self.ledger.running:
+            # A copy of a job running here (a redelivery, a duplicate forward): this runner has it.
+            await message.ack()
             return
-        while job.id in self.ledger.running:  # noqa: ASYNC110 (see below)
-            # Another copy of a job this runner is handling (a redelivery after a channel blip, a
-            # re-forward). It stays unacked until that handling ends (bounded by the job's time
-            # limit), so if this runner dies first the broker still has a copy for another one;
-            # then it is handled as usual, which acks it if the job has ended meanwhile. Polled:
-            # duplicates are rare, and an event per job would cost every job for their sake.
-            await asyncio.sleep(0.5)
         if self.ledger.draining:
             await message.nack(requeue=True)
             return
-        if not self.ledger.fits(job.tier):
-            await self._send_back(job, message)
+        unregistered = self.registry.get(job.task) is None
+        if unregistered or not await self._room_for(job):
+            if not await self._still_waiting(job):
+                # A copy of a job that has moved on (running elsewhere, ended): whoever holds it
+                # has it, and the reaper covers a lost holder. Nothing to send back or dead-letter.
+                await message.ack()
+            elif unregistered:
+                await self._dead_letter(
+                    message, job, f"task {job.task!r} is not registered on runner {self.id}"
+                )
+            else:
+                await self._send_back(job, message)
             return
 
-        self.ledger.start(job.id, job.tier, job.lane)  # before any await: the reservation is atomic
+        self.ledger.start(job.id, job.tier, job.lane, job.slots)  # before any await: atomic reservation
         self.starting[job.id] = False
         try:
             try:
-                attempt = await self._mark_running(job, message.redelivered)
+                started = await self._claim(job)
             finally:
                 cancel_early = self.starting.pop(job.id, False)
-            if attempt is None:
-                await message.ack()
+            # From here the job's safety is in the database; a copy that found it no longer WAITING
+            # (running elsewhere, ended) is dropped the same way.
+            await self._ack(message, job)
+            if not started:
                 return
-            state_metrics.observe_waiting(job.cluster, message.headers)
-            active = Active(job, attempt, message, asyncio.current_task())
-            self.active[job.id] = active
-            self._idle.clear()
-            runner_metrics.TASKS_RUNNING.labels(job.task).inc()
-            t0 = time.perf_counter()
-            try:
-                try:
-                    outcome = _cancelled() if cancel_early else await self._run(job, attempt)
-                except asyncio.CancelledError:
-                    if not active.cancel_requested:
-                        raise  # shutdown: drain() requeues it
-                    asyncio.current_task().uncancel()  # type: ignore[union-attr]
-                    outcome = _cancelled()
-                active.finishing = True
-                runner_metrics.finished(job, attempt, outcome.state, outcome.reason, time.perf_counter() - t0)
-                await self._finish(job, attempt, outcome)
-            finally:
-                self.active.pop(job.id, None)
-                runner_metrics.TASKS_RUNNING.labels(job.task).dec()
-                if not self.active:
-                    self._idle.set()
-            await message.ack()
+            await self._execute(job, cancel_early, message.headers)
         finally:
             self.ledger.finish(job.id)
+            async with self._room:
+                self._room.notify_all()
 
-    async def _mark_running(self, job: JobMessage, redelivered: bool | None) -> int | None:
-        """WAITING -> RUNNING, or a takeover from a lost runner; the attempt to run, or None."""
-        fields = {"runner": self.id}
-        if await self.writes.transition(
+    async def _room_for(self, job: JobMessage) -> bool:
+        """Whether the job fits here, waiting a little for room to free up. A running job's message
+        is acked, so the broker keeps delivering while every slot is taken; held unacked for a
+        moment (at most ``slots`` such messages, the prefetch), the next job starts where the last
+        ended, in the order the dispatcher sent them, instead of a round trip through the lane."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ROOM_WAIT_SECONDS
+        async with self._room:
+            while not self.ledger.fits(job.tier, job.slots):
+                left = deadline - loop.time()
+                if left <= 0 or self.ledger.draining:
+                    return False
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._room.wait(), left)
+        return True
+
+    async def _claim(self, job: JobMessage) -> bool:
+        """WAITING -> RUNNING under this runner: the one write that makes it this runner's job."""
+        return await self.writes.transition(
             job.id, sources={JobState.WAITING}, target=JobState.RUNNING,
-            attempt=job.attempt, where={"attempt": job.attempt}, fields=fields,
-        ):  # fmt: skip
-            return job.attempt
-        deadline = time.monotonic() + self.runner_timeout + self.settings.heartbeat_seconds
-        while True:
-            doc = await jobs.get(self.db, job.id)
-            if doc is None or doc["state"] != JobState.RUNNING or doc.get("awaiting_subtasks"):
-                return None  # finished, cancelled, or waiting for its sub-tasks
-            holder, attempt = str(doc.get("runner")), int(doc.get("attempt") or job.attempt)
-            if attempt < job.attempt:
-                return None
-            # A later attempt is not stale: a runner that took the job over runs it with the
-            # message it was given (the first attempt's), and if that runner is lost too, this
-            # copy is all that is left of the job. The takeover's filter on holder and attempt
-            # keeps it single.
-            if doc.get("cancel_requested_at") is not None:
-                self.starting[job.id] = True  # asked while its runner was gone, or just now
-            max_retries = int(doc.get("max_retries") or 0)
-            if holder == self.id:
-                # Redelivered to us while we do not run it: our own handling of it failed midway
-                # (the broker went away, say). Dropping this copy would leave it RUNNING forever.
-                return (
-                    None
-                    if job.id in self.active
-                    else await self._take_over(job, holder, attempt, max_retries)
-                )
-            since = float(doc["timeline"].get(str(attempt), {}).get("RUNNING", 0.0))
-            held = await runner_store.holds(self.db, holder, job.id, self.runner_timeout, since)
-            if held is None and not await runner_store.is_alive(self.db, holder, self.runner_timeout):
-                return await self._take_over(job, holder, attempt, max_retries)
-            if held is False:
-                # Alive, but it reported after the job started without listing it: it lost it.
-                return await self._take_over(job, holder, attempt, max_retries)
-            if time.monotonic() > deadline:
-                return None  # the holder is alive and runs it: this copy is a duplicate
-            await asyncio.sleep(self.settings.heartbeat_seconds / 2)
-
-    async def _take_over(self, job: JobMessage, holder: str, attempt: int, max_retries: int) -> int | None:
-        where = {"runner": holder, "attempt": attempt}
-        if self.starting.get(job.id):
-            await jobs.transition(
-                self.db, job.id, sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
-                where=where, fields={"reason": "cancelled on request", "error": "cancelled on request"},
-            )  # fmt: skip
-            log.info("cancelled on request; its runner %s was lost", holder, extra={"job_id": job.id})
-            return None
-        if attempt > max_retries:
-            await jobs.transition(
-                self.db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
-                where=where, fields={"reason": "runner lost", "error": f"runner {holder} was lost mid-task"},
-            )  # fmt: skip
-            runner_metrics.TASKS_FAILED.labels(job.task, "runner_lost").inc()
-            log.warning("runner %s was lost; no retries left", holder, extra={"job_id": job.id})
-            return None
-        moved = await jobs.transition(
-            self.db, job.id, sources={JobState.RUNNING}, target=JobState.RUNNING, attempt=attempt + 1,
-            where=where, fields={"runner": self.id, "lost_runner": holder},
+            attempt=job.attempt, where={"attempt": job.attempt}, fields={"runner": self.id},
         )  # fmt: skip
-        if moved is None:
-            return None
-        log.warning("took over from lost runner %s", holder, extra={"job_id": job.id})
-        return attempt + 1
+
+    async def _still_waiting(self, job: JobMessage) -> bool:
+        """Whether the job is WAITING in the attempt its message carries (the dispatcher's forward is
+        written before it is published, so a fresh message always finds it so)."""
+        doc = await self.db["jobs"].find_one({"_id": job.id}, projection={"state": True, "attempt": True})
+        return doc is not None and doc["state"] == JobState.WAITING and doc.get("attempt") == job.attempt
+
+    async def _ack(self, message: AbstractIncomingMessage, job: JobMessage) -> None:
+        try:
+            await message.ack()
+        except Exception:
+            # The channel went away: the broker redelivers the message, and whoever gets it finds
+            # the job RUNNING and drops it. The job runs here all the same.
+            log.warning("acking a started job's message failed", extra={"job_id": job.id}, exc_info=True)
+
+    async def _execute(self, job: JobMessage, cancel_early: bool, headers: dict[str, Any] | None) -> None:
+        attempt = job.attempt
+        state_metrics.observe_waiting(job.cluster, headers)
+        active = Active(job, attempt, asyncio.current_task())
+        self.active[job.id] = active
+        self._idle.clear()
+        runner_metrics.TASKS_RUNNING.labels(job.task).inc()
+        t0 = time.perf_counter()
+        try:
+            try:
+                outcome = _cancelled() if cancel_early else await self._run(job, attempt)
+            except asyncio.CancelledError:
+                if not active.cancel_requested:
+                    raise  # shutdown: drain() requeues it
+                asyncio.current_task().uncancel()  # type: ignore[union-attr]
+                outcome = _cancelled()
+            active.finishing = True
+            runner_metrics.finished(job, attempt, outcome.state, outcome.reason, time.perf_counter() - t0)
+            await self._finish(job, attempt, outcome)
+        finally:
+            self.active.pop(job.id, None)
+            runner_metrics.TASKS_RUNNING.labels(job.task).dec()
+            if not self.active:
+                self._idle.set()
 
     async def _run(self, job: JobMessage, attempt: int) -> Outcome:
         task = self.registry.get(job.task)
@@ -265,14 +250,11 @@ class Worker:
     async def _finish(self, job: JobMessage, attempt: int, outcome: Outcome) -> None:
         where = {"runner": self.id, "attempt": attempt}
         if outcome.state is JobState.ERROR and attempt <= job.max_retries:
-            delay = job.retry_backoff * 2 ** (attempt - 1) * random.uniform(0.8, 1.2)
-            retry = job.model_copy(update={"attempt": attempt + 1})
-            # Publish before recording: if we die in between, the job is not lost, only retried.
-            await self.bus.delayed(retry, delay * 1000)
-            await jobs.transition(
-                self.db, job.id, sources={JobState.RUNNING}, target=JobState.IN_QUEUE, attempt=attempt + 1,
-                where=where, fields={"error": outcome.error, "reason": outcome.reason, "runner": None,
-                                     f"timeline.{attempt}.{JobState.ERROR}": time.time()},
+            await lifecycle.requeue(
+                self.db, self.bus, job, attempt=attempt, next_attempt=attempt + 1, holder=self.id,
+                delay_ms=retry_delay(job.retry_backoff, attempt) * 1000,
+                fields={"error": outcome.error, "reason": outcome.reason,
+                        f"timeline.{attempt}.{JobState.ERROR}": time.time()},
             )  # fmt: skip
             return
         if outcome.state is JobState.COMPLETED and outcome.subtasks:
@@ -299,9 +281,9 @@ class Worker:
             await failures.settle(self.bus, self.db, job, failure, failed=moved)
 
     async def _send_back(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
-        """No room here after all: back to the lane, where the dispatcher will place it again."""
-        if await self._kept_for_takeover(job, message):
-            return
+        """No room here after all: back to the lane, where the dispatcher will place it again. A
+        crash between the publish and the write leaves a WAITING job with a lane message, which the
+        dispatcher forwards again."""
         runner_metrics.JOBS_SENT_BACK.labels(job.cluster).inc()
         await self.bus.delayed(job, self.settings.delay_min_ms)
         await jobs.transition(
@@ -309,20 +291,6 @@ class Worker:
             attempt=job.attempt, where={"attempt": job.attempt},
         )  # fmt: skip
         await message.ack()
-
-    async def _kept_for_takeover(self, job: JobMessage, message: AbstractIncomingMessage) -> bool:
-        """Puts back a copy this runner cannot run of a job RUNNING elsewhere; True if it did.
-
-        The job's runner may be lost, and then this copy is all that is left of it: sent back to
-        the lane the dispatcher drops it as stale, dead-lettered it is gone, and the job stays
-        RUNNING under a dead runner (the chaos run lost a job so). In the cluster queue it waits
-        for a runner that can take it over."""
-        doc = await jobs.get(self.db, job.id)
-        if doc is None or doc["state"] != JobState.RUNNING or doc.get("awaiting_subtasks"):
-            return False
-        await asyncio.sleep(self.settings.heartbeat_seconds / 2)  # not a hot loop between runners
-        await message.nack(requeue=True)
-        return True
 
     async def _dead_letter(
         self, message: AbstractIncomingMessage, job: JobMessage | None, reason: str
@@ -374,17 +342,20 @@ class Worker:
         self.pool.shutdown(wait=False, cancel_futures=True)
 
     async def _requeue(self, active: Active) -> None:
-        job = active.job.model_copy(update={"attempt": active.attempt})
+        job = active.job
         try:
-            await self.bus.to_lane(job)
-            await jobs.transition(
-                self.db, job.id, sources={JobState.RUNNING}, target=JobState.IN_QUEUE, attempt=active.attempt,
-                where={"runner": self.id, "attempt": active.attempt}, fields={"runner": None},
-            )  # fmt: skip
-            await active.message.ack()
+            await lifecycle.requeue(
+                self.db, self.bus, job, attempt=active.attempt, next_attempt=active.attempt, holder=self.id
+            )
             log.info("requeued at shutdown", extra={"job_id": job.id})
         except Exception:
-            log.exception("requeue at shutdown failed; the broker will redeliver", extra={"job_id": job.id})
+            log.exception("requeue at shutdown failed; the reaper will recover it", extra={"job_id": job.id})
+
+
+def retry_delay(backoff: float, attempt: int, rng: random.Random | None = None) -> float:
+    """Seconds before retry ``attempt + 1``: exponential from ``backoff``, with 20% jitter."""
+    jitter: float = (rng or random).uniform(0.8, 1.2)
+    return float(backoff * 2.0 ** (attempt - 1) * jitter)
 
 
 def _cancelled() -> Outcome:

@@ -36,6 +36,15 @@ DISPATCH_LATENCY = Histogram(
     LANE_CLUSTER,
     buckets=STATE_BUCKETS,
 )
+JOBS_REAPED = Counter(
+    "laneyard_jobs_reaped_total",
+    "RUNNING jobs the dispatcher recovered: runner lost (requeue, fail, cancel), timeout (reaped), "
+    "heartbeat timeout",
+    ("reason", "fate"),
+)
+MESSAGES_REPUBLISHED = Counter(
+    "laneyard_outbox_republished_total", "Job messages the outbox sweeper published again after a crash"
+)
 LEADER = Gauge("laneyard_dispatcher_leader", "1 while this dispatcher holds the dispatch lease")
 RUNNERS_ALIVE = Gauge(
     "laneyard_cluster_runners_alive",

@@ -35,5 +35,8 @@ async def ensure_indexes(db: Database) -> None:
     await jobs.create_index([("state", ASCENDING), ("lane", ASCENDING), ("cluster", ASCENDING)])
     await jobs.create_index([("cluster", ASCENDING), ("state", ASCENDING)])
     await jobs.create_index([("created_at", DESCENDING)])
+    # The reaper's look-up of the jobs a lost runner held.
+    await jobs.create_index([("state", ASCENDING), ("runner", ASCENDING)])
+    await db["outbox"].create_index([("at", ASCENDING)])
     await db["dead_letters"].create_index([("at", DESCENDING)])
     await db["runners"].create_index([("cluster", ASCENDING)])

@@ -15,12 +15,15 @@ class LaneStatus(BaseModel):
 
 
 class WaitingTask(BaseModel):
-    """A task jobs keep coming back for because no living runner of the cluster offers it."""
+    """A task jobs keep coming back for because no living runner of the cluster offers it, or none
+    that does could ever hold them (``bigger_runner``: their tier or slots exceed every runner's)."""
 
     cluster: str = Field(description="the cluster the jobs are for")
     task: str = Field(description="the task none of its living runners offers")
     since: float | None = Field(description="epoch seconds: first asked for")
     last_seen: float = Field(description="epoch seconds: last asked for")
+    bigger_runner: bool = Field(False, description="the jobs wait for a runner bigger than any there is")
+    reason: str | None = Field(None, description="what the jobs wait for, in words")
 
 
 class RunnerCounts(BaseModel):

@@ -114,10 +114,10 @@ async def test_a_reservation_ends_the_starvation_of_a_large_job(
     )
     try:
         stack.add("admission"), stack.add("dispatcher")
-        stack.add("runner", "--slots", "8", "--cpu", "2000", "--memory", "8192")
+        stack.add("runner", "--slots", "8", "--cpu", "1000", "--memory", "8192")
         await asyncio.to_thread(stack.wait_ready)
         async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-            # SMALLs (500m) keep three of the 1900m usable busy; a LARGE (1500m) needs them gone.
+            # SMALLs (256m) keep 768m of the 950m usable busy; a LARGE (512m) needs two of them gone.
             small = await submit(client, [count(0.4, tier="SMALL")] * 4)
             [large] = await submit(client, [count(0.1, tier="LARGE")])
             small += await submit(client, [count(0.4, tier="SMALL")] * 76)

@@ -40,9 +40,10 @@ async def run(
 
 
 async def test_the_memory_of_child_processes_counts_and_the_warning_can_end_them(db: Database) -> None:
-    # The shell stays small; its python child grows past TINY's 256 MiB without handling SIGUSR1,
-    # so the warning at 85% ends it: reason "memory", not a bare signal exit code.
-    hog = "import time\nb = []\nfor _ in range(40):\n    b.append(bytearray(16 << 20)); time.sleep(0.05)\n"
+    # The shell stays small; its python child grows past TINY's 128 MiB without handling SIGUSR1,
+    # so the warning at 85% ends it: reason "memory", not a bare signal exit code. It grows by
+    # 16 MiB per 0.2 s check, less than the 19 MiB between the warning and the limit.
+    hog = "import time\nb = []\nfor _ in range(80):\n    b.append(bytearray(4 << 20)); time.sleep(0.05)\n"
     started = time.monotonic()
     outcome = await run(db, "tree", ["sh", "-c", f'"{PY}" -c "{hog}"; echo survived'])
     print(f"\nchild process stopped by the memory warning after {time.monotonic() - started:.2f}s")

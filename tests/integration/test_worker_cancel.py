@@ -4,7 +4,6 @@ already being recorded (that would leave its message unacked and the job RUNNING
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 from laneyard.services.runner.registry import Registry
 from laneyard.services.runner.worker import Active, Worker
@@ -26,12 +25,11 @@ async def test_cancel_stops_a_running_job_but_not_one_being_recorded(
     settings: Settings, bus: Bus, db: Database
 ) -> None:
     worker = Worker(settings, bus, db, Registry())
-    message: Any = object()  # cancel() never touches the message
     try:
         running = asyncio.create_task(asyncio.sleep(60))
         finishing = asyncio.create_task(asyncio.sleep(60))
-        worker.active["a"] = Active(_job("a"), 1, message, running)
-        worker.active["b"] = Active(_job("b"), 1, message, finishing, finishing=True)
+        worker.active["a"] = Active(_job("a"), 1, running)
+        worker.active["b"] = Active(_job("b"), 1, finishing, finishing=True)
 
         assert worker.cancel("a") is True
         assert worker.active["a"].cancel_requested

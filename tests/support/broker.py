@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+
 import aio_pika
 
 from laneyard.shared.amqp.topology import Names, delay_ladder
@@ -71,3 +75,19 @@ async def delete_topology(settings: Settings, lanes: tuple[tuple[str, str], ...]
                 pass
     finally:
         await connection.close()
+
+
+async def unacked(settings: Settings, queue: str) -> tuple[int, int] | None:
+    """(ready, unacknowledged) messages of a queue, as the broker counts them (``rabbitmqctl``: the
+    AMQP protocol tells a client only the ready count)."""
+    del settings  # the local broker's vhost "/" holds every test's queues
+    proc = await asyncio.create_subprocess_exec(
+        "rabbitmqctl", "list_queues", "-q", "--formatter", "json", "name", "messages_ready",
+        "messages_unacknowledged", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin"},
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(proc.communicate(), 60)
+    for row in json.loads(out or b"[]"):
+        if row.get("name") == queue:
+            return int(row["messages_ready"]), int(row["messages_unacknowledged"])
+    return None

@@ -21,21 +21,21 @@ def report(runner: str, cpu: int, running: dict[str, Tier] | None = None) -> Cap
 
 def test_small_jobs_cannot_take_the_room_a_reserved_job_needs() -> None:
     cap = ClusterCapacity(threshold=1.0)
-    # 2000m runner; 1000m busy: a LARGE (1500m) does not fit, a SMALL (500m) does.
-    cap.apply(report("r1", 2000, {"busy": Tier.MEDIUM}), now=0)
-    assert cap.decide(Tier.LARGE, "t")[0] is Decision.NO_ROOM
+    # 2000m runner; 1024m busy: a HUGE (1024m) does not fit, a SMALL (256m) does.
+    cap.apply(report("r1", 2000, {"busy": Tier.HUGE}), now=0)
+    assert cap.decide(Tier.HUGE, "t")[0] is Decision.NO_ROOM
     assert cap.decide(Tier.SMALL, "t", priority=5)[0] is Decision.FIT
-    cap.hold_room("big", Tier.LARGE, priority=5, now=0)
-    # A SMALL of equal or lower priority would leave 500m: the LARGE could never get in.
+    cap.hold_room("big", Tier.HUGE, priority=5, now=0)
+    # A SMALL of equal or lower priority would leave 720m: the HUGE could never get in.
     assert cap.decide(Tier.SMALL, "t", priority=5)[0] is Decision.RESERVED
     assert cap.decide(Tier.SMALL, "t", priority=3)[0] is Decision.RESERVED
     # A higher-priority job is not held back by a lower-priority reservation.
     assert cap.decide(Tier.SMALL, "t", priority=7)[0] is Decision.FIT
     # When the busy job ends, the reserved job fits and takes its room.
     cap.apply(report("r1", 2000), now=1)
-    decision, runner = cap.decide(Tier.LARGE, "t", priority=5, job_id="big")
+    decision, runner = cap.decide(Tier.HUGE, "t", priority=5, job_id="big")
     assert decision is Decision.FIT and runner == "r1"
-    cap.reserve("big", Tier.LARGE, runner, now=1)
+    cap.reserve("big", Tier.HUGE, runner, now=1)
     assert "big" not in cap.reservations
 
 
@@ -63,21 +63,21 @@ def test_room_for_anything_ignores_reservations() -> None:
 
 
 def test_reservations_that_cannot_fit_side_by_side_go_oldest_first() -> None:
-    # A LARGE and many SMALLs all waited long enough to reserve; no two LARGE+SMALL fit together.
+    # An XHUGE and many SMALLs all waited long enough to reserve; no XHUGE+SMALL fit together.
     # Were each reservation to hold back every other, nothing would ever run (a real stall we had).
-    cap = ClusterCapacity(threshold=0.95)
-    cap.apply(report("r1", 2000), now=0)
+    cap = ClusterCapacity(threshold=1.0)
+    cap.apply(report("r1", 2048), now=0)
     for i in range(40):
         cap.hold_room(f"small-{i}", Tier.SMALL, priority=5, now=10, since=float(i))
-    cap.hold_room("big", Tier.LARGE, priority=5, now=10, since=5.5)
-    # Older SMALLs go first; the LARGE is held only by the six SMALLs older than it...
+    cap.hold_room("big", Tier.XHUGE, priority=5, now=10, since=5.5)
+    # Older SMALLs go first; the XHUGE is held only by the six SMALLs older than it...
     assert cap.decide(Tier.SMALL, "t", priority=5, job_id="small-0")[0] is Decision.FIT
-    assert cap.decide(Tier.LARGE, "t", priority=5, job_id="big")[0] is Decision.RESERVED
+    assert cap.decide(Tier.XHUGE, "t", priority=5, job_id="big")[0] is Decision.RESERVED
     # ...and once they are gone it goes before the younger ones, which it holds back.
     for i in range(6):
         del cap.reservations[f"small-{i}"]
-    assert cap.decide(Tier.LARGE, "t", priority=5, job_id="big")[0] is Decision.FIT
+    assert cap.decide(Tier.XHUGE, "t", priority=5, job_id="big")[0] is Decision.FIT
     assert cap.decide(Tier.SMALL, "t", priority=5, job_id="small-7")[0] is Decision.RESERVED
     # A reservation of higher priority outranks an older one.
-    cap.hold_room("urgent", Tier.LARGE, priority=9, now=10, since=100.0)
-    assert cap.decide(Tier.LARGE, "t", priority=5, job_id="big")[0] is Decision.RESERVED
+    cap.hold_room("urgent", Tier.XHUGE, priority=9, now=10, since=100.0)
+    assert cap.decide(Tier.XHUGE, "t", priority=5, job_id="big")[0] is Decision.RESERVED

@@ -93,12 +93,20 @@ def router(ctx: Context) -> APIRouter:
             by_cluster.setdefault(str(doc.get("cluster")), []).append(doc)
         offered = {(str(d.get("cluster")), str(t)) for d in latest.values() for t in d.get("tasks") or []}
         # A pair stays listed while jobs keep coming back for it (their delay tops out at
-        # delay_max_ms) and no living runner of the cluster offers the task.
+        # delay_max_ms) and no living runner of the cluster offers the task, or none that does is
+        # big enough for them (too_big: listed whoever offers it).
         window = 2 * ctx.settings.delay_max_ms / 1000 + max_age
         waiting = [
-            WaitingTask(cluster=d["cluster"], task=d["task"], since=d.get("since"), last_seen=d["last_seen"])
+            WaitingTask(
+                cluster=d["cluster"],
+                task=d["task"],
+                since=d.get("since"),
+                last_seen=d["last_seen"],
+                bigger_runner=bool(d.get("too_big")),
+                reason=d.get("reason") or None,
+            )
             for d in await unserved.recent(ctx.db, window)
-            if (str(d["cluster"]), str(d["task"])) not in offered
+            if d.get("too_big") or (str(d["cluster"]), str(d["task"])) not in offered
         ]
         return Status(
             lanes=lane_rows,
