@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, TypeAdapter
@@ -110,6 +110,7 @@ def jobs_table(jobs: Sequence[JobView]) -> Table:
     table.add_column("PRI", justify="right", no_wrap=True)
     table.add_column("TIER", no_wrap=True)
     table.add_column("TRY", justify="right", no_wrap=True)
+    table.add_column("PROG", justify="right", no_wrap=True)
     table.add_column("CREATED UTC", no_wrap=True)
     table.add_column("LABELS", overflow="fold", min_width=6)
     for job in jobs:
@@ -122,10 +123,28 @@ def jobs_table(jobs: Sequence[JobView]) -> Table:
             str(job.priority),
             str(job.tier),
             str(job.attempt or 1),
+            percent(job.progress),
             short_time(job.created_at)[5:],
             labels_text(job.labels),
         )
     return table
+
+
+def percent(progress: float | None) -> str:
+    return "-" if progress is None else f"{progress:.0%}"
+
+
+def heartbeat_text(job: JobView) -> str | None:
+    """Progress, status line and the age of the last heartbeat, as far as the task sent them."""
+    parts = []
+    if job.progress is not None:
+        parts.append(percent(job.progress))
+    if job.status_message:
+        parts.append(job.status_message)
+    if job.heartbeat_at is not None:
+        age = (datetime.now(UTC) - job.heartbeat_at).total_seconds()
+        parts.append(f"last heartbeat {seconds(max(0.0, age))} ago")
+    return " · ".join(parts) or None
 
 
 def _timeline(transitions: Sequence[Transition]) -> Table:
@@ -152,6 +171,13 @@ def job_detail(job: JobView) -> RenderableType:
     add_row(facts, "priority / tier", f"{job.priority} / {job.tier}")
     add_row(facts, "attempt", f"{job.attempt or 1} of {(job.max_retries or 0) + 1}")
     add_row(facts, "runner", job.runner or "-")
+    beat = heartbeat_text(job)
+    if beat:
+        add_row(facts, "progress", beat)
+    if job.slots != 1:
+        add_row(facts, "slots", str(job.slots))
+    if job.heartbeat_timeout is not None:
+        add_row(facts, "heartbeat_timeout", seconds(job.heartbeat_timeout))
     add_row(facts, "created", iso(job.created_at))
     for key, data in (("labels", job.labels), ("args", job.args)):
         if data:
@@ -162,6 +188,8 @@ def job_detail(job: JobView) -> RenderableType:
         "replay_of": job.replay_of,
         "dead_letter": job.dead_letter,
         "reason": job.reason,
+        "lost_runner": job.lost_runner,
+        "waiting_for": job.waiting_for if job.state == "IN_QUEUE" else None,
     }
     for key, value in links.items():
         if value:
@@ -227,11 +255,14 @@ def clusters_capacity_table(clusters: Mapping[str, ClusterStatus]) -> Table:
 
 
 def waiting_table(waiting: Sequence[WaitingTask]) -> Table:
-    table = Table(title="tasks no living runner offers", title_justify="left", style="yellow")
+    table = Table(
+        title="tasks no living runner offers, or none is big enough for", title_justify="left", style="yellow"
+    )
     table.add_column("CLUSTER")
     table.add_column("TASK")
+    table.add_column("WAITING FOR")
     for w in waiting:
-        add_row(table, w.cluster, w.task)
+        add_row(table, w.cluster, w.task, "a bigger runner" if w.bigger_runner else "a runner that offers it")
     return table
 
 

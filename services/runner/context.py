@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from laneyard.services.runner.job_logs import LogBuffer
+from laneyard.services.runner.pulse import Pulse
 from laneyard.services.runner.subtasks import JobSpawner
 
 
@@ -23,6 +24,7 @@ class TaskContext:
     # (None on its first run), e.g. to process only what arrived since then.
     schedule_id: str | None = None
     last_completed_at: datetime | None = None
+    pulse: Pulse | None = field(default=None, repr=False)
 
     @staticmethod
     def utc(epoch: float | None) -> datetime | None:
@@ -31,6 +33,14 @@ class TaskContext:
 
     def log(self, message: str) -> None:
         self.logs.add("log", message)
+
+    def heartbeat(self, progress: float | None = None, message: str | None = None) -> None:
+        """Says the task is alive, optionally how far it got (0 to 1) and a short status line (at
+        most 200 characters). Cheap to call often: the job records the last one about once a second.
+        A job submitted with ``heartbeat_timeout`` is stopped as stuck if this is not called within
+        that many seconds. Safe from sync tasks (their thread) and async ones alike."""
+        if self.pulse is not None:
+            self.pulse.beat(progress, message)
 
     async def submit_subtask(
         self,

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from laneyard.services.runner import heartbeats
 from laneyard.services.runner.outcome import MAX_RESULT_CHARS
 
 EXIT_ERROR = 1
@@ -55,6 +56,10 @@ class ProcessContext:
 
     def log(self, message: str) -> None:
         print(message, flush=True)
+
+    def heartbeat(self, progress: float | None = None, message: str | None = None) -> None:
+        """As ``TaskContext.heartbeat``: a line on stdout that the runner reads as a heartbeat."""
+        print(heartbeats.line_of(progress, message), flush=True)
 
     async def submit_subtask(self, *_: Any, **__: Any) -> str:
         raise RuntimeError("a process=True task cannot spawn sub-tasks; run it in the runner instead")

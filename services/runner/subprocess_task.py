@@ -28,6 +28,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
+from laneyard.services.runner import heartbeats
 from laneyard.services.runner.context import TaskContext
 from laneyard.services.runner.outcome import MAX_RESULT_CHARS, Outcome
 from laneyard.shared.states import JobState
@@ -121,6 +122,10 @@ class _Output:
             if not raw:
                 return
             line = raw.decode(errors="replace").rstrip("\r\n")
+            beat = heartbeats.parse_line(line) if name == "stdout" else None
+            if beat is not None:
+                self.ctx.heartbeat(beat.progress, beat.message)
+                continue
             self.ctx.logs.add(name, line[:MAX_LINE_CHARS])
             if name == "stderr":
                 self.stderr_tail.append(line[:MAX_LINE_CHARS])

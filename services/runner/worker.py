@@ -28,6 +28,7 @@ from laneyard.services.runner.context import TaskContext
 from laneyard.services.runner.execute import run_task
 from laneyard.services.runner.job_logs import LogBuffer
 from laneyard.services.runner.outcome import Outcome
+from laneyard.services.runner.pulse import Pulse
 from laneyard.services.runner.registry import Registry
 from laneyard.services.runner.reporter import Ledger
 from laneyard.services.runner.subtasks import Spawner
@@ -227,13 +228,16 @@ class Worker:
         buffer = LogBuffer(
             self.db, job.id, attempt, self.settings.runner_log_batch_lines, self.settings.runner_log_max_lines
         )
+        pulse = Pulse(self.db, job.id, attempt, self.id, job.task)
         ctx = TaskContext(
             job.id, attempt, self.id, job.cluster, buffer, self.spawner.for_job(job, attempt),
             schedule_id=job.schedule_id, last_completed_at=TaskContext.utc(job.last_completed_at),
+            pulse=pulse,
         )  # fmt: skip
         buffer.start()
+        pulse.start()
         try:
-            outcome = await run_task(
+            work = run_task(
                 task,
                 ctx,
                 job.args,
@@ -242,10 +246,41 @@ class Worker:
                 job.tier,
                 self.settings.kill_grace_seconds,
             )
+            if job.heartbeat_timeout is None:
+                outcome = await work
+            else:
+                outcome = await self._unless_silent(asyncio.ensure_future(work), pulse, job.heartbeat_timeout)
         finally:
+            await pulse.close()
             await buffer.close()
         outcome.subtasks = ctx.subtasks
         return outcome
+
+    async def _unless_silent(self, work: asyncio.Future[Outcome], pulse: Pulse, limit: float) -> Outcome:
+        """The task's outcome, or ERROR ``heartbeat timeout`` once it has been silent for ``limit``
+        seconds (a sync task's thread cannot be stopped and runs on, as at its time limit; a
+        subprocess task is killed)."""
+        try:
+            while not work.done():
+                left = limit - pulse.silent_for()
+                if left <= 0:
+                    silent = pulse.silent_for()
+                    work.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await work
+                    runner_metrics.TASKS_STUCK.labels(pulse.task).inc()
+                    return Outcome(
+                        JobState.ERROR,
+                        error=f"stuck: no heartbeat for {silent:.1f}s (heartbeat_timeout {limit:g}s)",
+                        reason=str(lifecycle.Reason.HEARTBEAT_TIMEOUT),
+                    )
+                await asyncio.wait({work}, timeout=min(left, 1.0))
+            return work.result()
+        except asyncio.CancelledError:
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            raise
 
     async def _finish(self, job: JobMessage, attempt: int, outcome: Outcome) -> None:
         where = {"runner": self.id, "attempt": attempt}

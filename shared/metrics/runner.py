@@ -31,6 +31,20 @@ TASKS_DEAD_LETTERED = Counter(
     "Job messages a runner dead-lettered: undecodable (task empty), task not registered, or failed for good",
     TASK,
 )
+TASK_HEARTBEATS = Counter(
+    "laneyard_task_heartbeats_total", "Heartbeats tasks sent, as stored (at most one a second per job)", TASK
+)
+TASKS_STUCK = Counter(
+    "laneyard_tasks_stuck_total",
+    "Task runs stopped because they sent no heartbeat within heartbeat_timeout",
+    TASK,
+)
+TASK_PROGRESS = Histogram(
+    "laneyard_task_progress_ratio",
+    "The progress (0-1) tasks report in their heartbeats",
+    TASK,
+    buckets=(0.1, 0.25, 0.5, 0.75, 0.9, 1.0),
+)
 TASK_DURATION = Histogram(
     "laneyard_task_duration_seconds",
     "How long a task run took; outcome is completed, error or cancelled",

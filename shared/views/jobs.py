@@ -37,6 +37,15 @@ class JobView(BaseModel):
     max_retries: int | None = Field(description="attempts allowed after the first fails")
     max_execution_time: float | None = Field(description="seconds")
     runner: str | None = Field(description="the runner holding the job while it runs")
+    slots: int = Field(1, description="the share of a runner it takes besides its tier")
+    heartbeat_timeout: float | None = Field(
+        None, description="seconds: stopped as stuck if running this long without a heartbeat"
+    )
+    heartbeat_at: datetime | None = Field(None, description="the task's last stored heartbeat")
+    progress: float | None = Field(None, description="0-1, as the task last reported it")
+    status_message: str | None = Field(None, description="the task's last status line")
+    waiting_for: str | None = Field(None, description="what a queued job waits for, if not just room")
+    lost_runner: str | None = Field(None, description="the runner that was lost while holding it")
     result: Any = Field(description="what the task returned, once COMPLETED")
     error: str | None = Field(description="why it failed, once ERROR (or why it was cancelled)")
     reason: str | None = Field(description="a short machine-readable cause: timeout, exception, ...")
@@ -83,6 +92,13 @@ class JobView(BaseModel):
             max_retries=doc.get("max_retries"),
             max_execution_time=doc.get("max_execution_time"),
             runner=doc.get("runner"),
+            slots=int(doc.get("slots") or 1),
+            heartbeat_timeout=doc.get("heartbeat_timeout"),
+            heartbeat_at=utc(doc.get("heartbeat_at")),
+            progress=doc.get("progress"),
+            status_message=doc.get("status_message"),
+            waiting_for=doc.get("waiting_for"),
+            lost_runner=doc.get("lost_runner"),
             result=doc.get("result"),
             error=doc.get("error"),
             reason=doc.get("reason"),
