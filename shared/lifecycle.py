@@ -1,14 +1,25 @@
-"""Named state changes that take more than one write: re-queueing, and recovering jobs whose runner
-is gone or that ran past their limits.
+"""Every change of a job's state, as named operations: the one module that writes a job's state.
 
-Every change of state is a single conditional update (``shared.store.jobs.transition``): it names
-the state it leaves and, where it matters, the runner and attempt it expects, so a change that two
-processes race to make happens once. What cannot be one update is a change that also needs a
-message: re-queueing writes IN_QUEUE and publishes the job. That goes through the outbox
-(``shared.store.outbox``): intent, state change, publish, drop, and a sweeper for intents left by
-a crash, so a job is never IN_QUEUE without a message for longer than a sweep.
+    record        (new)                          admission, or a dispatcher that got its message first
+    mark_waiting  IN_QUEUE -> WAITING            dispatcher, forwarding it to its cluster
+    send_back     WAITING -> IN_QUEUE            runner without room after all
+    start         WAITING -> RUNNING             runner
+    finish        RUNNING -> COMPLETED | ERROR | CANCELLED
+    await_subtasks RUNNING -> AWAITING_SUBTASKS  runner; the last child's end finishes it
+    requeue       RUNNING -> IN_QUEUE            retry, shutdown hand-back, recovery (outbox)
+    dead_letter   IN_QUEUE | WAITING -> ERROR    a message that cannot be run
+    cancel_queued IN_QUEUE | WAITING -> CANCELLED, cancel_awaiting AWAITING_SUBTASKS -> CANCELLED
+    request_cancel (RUNNING: asks its runner)   admission
+    recover_lost, expire                         the dispatcher's reaper
 
-The decisions (what a lost job becomes, when a job has overstayed) are pure functions below.
+Each is one conditional update (``shared.store.jobs.transition``, or its batched form in
+``JobWrites``): it names the state it leaves and, where it matters, the runner and attempt it
+expects, so a change that two processes race to make happens once. A change that also needs a
+message, re-queueing, goes through the outbox (``shared.store.outbox``): intent, state change,
+publish, drop, and a sweeper for intents left by a crash, so a job is never IN_QUEUE without a
+message for longer than a sweep. A sub-task's end is written into its parent, which it may finish.
+
+The decisions (what a lost job becomes, when a job has overstayed) are pure functions.
 """
 
 from __future__ import annotations
@@ -19,11 +30,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from laneyard.shared import faults
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.models import JobMessage
-from laneyard.shared.states import JobState
-from laneyard.shared.store import jobs, outbox
+from laneyard.shared.states import TERMINAL, JobState
+from laneyard.shared.store import jobs, outbox, subtasks
 from laneyard.shared.store.database import Database, Doc
+from laneyard.shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +52,7 @@ class Reason(StrEnum):
     TIMEOUT_REAPED = "timeout (reaped)"
     HEARTBEAT_TIMEOUT = "heartbeat timeout"
     DEAD_LETTERED = "dead-lettered"
+    SUBTASK_FAILED = subtasks.SUBTASK_FAILED
 
 
 class Fate(StrEnum):
@@ -109,13 +123,14 @@ async def requeue(
     where: dict[str, Any] = {"attempt": attempt}
     if holder is not None:
         where["runner"] = holder
-    moved = await jobs.transition(
+    moved = await _transition(
         db, job.id, sources={JobState.RUNNING}, target=JobState.IN_QUEUE, attempt=next_attempt,
         where=where, fields={"runner": None, **(fields or {})},
     )  # fmt: skip
     if moved is None:
         await outbox.drop(db, key)
         return False
+    faults.point("requeue_before_publish")  # tests only: a crash that leaves the intent to the sweeper
     await publish(bus, queued, delay_ms)
     await outbox.drop(db, key)
     return True
@@ -148,13 +163,13 @@ async def recover_lost(db: Database, bus: Bus, doc: Doc, holder: str) -> Fate | 
     fate = fate_of_lost(attempt, int(doc.get("max_retries") or 0), doc.get("cancel_requested_at") is not None)
     if fate is Fate.CANCEL:
         reason = Reason.CANCELLED_ON_REQUEST
-        done = await jobs.transition(
+        done = await _transition(
             db, doc["_id"], sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
             where=where, fields={"reason": str(reason), "error": f"{reason}; its runner {holder} was lost"},
         )  # fmt: skip
         return fate if done is not None else None
     if fate is Fate.FAIL:
-        done = await jobs.transition(
+        done = await _transition(
             db, doc["_id"], sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
             where=where,
             fields={"reason": str(Reason.RUNNER_LOST), "error": f"runner {holder} was lost mid-task"},
@@ -171,9 +186,153 @@ async def recover_lost(db: Database, bus: Bus, doc: Doc, holder: str) -> Fate | 
 async def expire(db: Database, doc: Doc, why: Overstay) -> bool:
     """RUNNING -> ERROR for a job that overstayed (``overstay``), whichever runner holds it."""
     attempt = int(doc.get("attempt") or 1)
-    done = await jobs.transition(
+    done = await _transition(
         db, doc["_id"], sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
         where={"attempt": attempt, "runner": doc.get("runner")},
         fields={"reason": str(why.reason), "error": why.error},
     )  # fmt: skip
     return done is not None
+
+
+async def _transition(
+    db: Database,
+    job_id: str,
+    *,
+    sources: frozenset[JobState] | set[JobState],
+    target: JobState,
+    attempt: int,
+    where: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
+) -> Doc | None:
+    """One conditional state write; a sub-task's end is then written into its parent."""
+    doc = await jobs.transition(
+        db, job_id, sources=sources, target=target, attempt=attempt, where=where, fields=fields
+    )
+    if doc is not None and target in TERMINAL and doc.get("parent_id"):
+        await child_ended(db, doc)
+    return doc
+
+
+async def record(writes: JobWrites, job: JobMessage) -> bool:
+    """A new job, IN_QUEUE; False if it is recorded already (never overwrites a later state)."""
+    return await writes.insert(job)
+
+
+async def mark_waiting(writes: JobWrites, job: JobMessage) -> bool:
+    return await writes.transition(
+        job.id, sources={JobState.IN_QUEUE}, target=JobState.WAITING,
+        attempt=job.attempt, where={"attempt": job.attempt},
+    )  # fmt: skip
+
+
+async def send_back(db: Database, job: JobMessage) -> bool:
+    done = await _transition(
+        db, job.id, sources={JobState.WAITING}, target=JobState.IN_QUEUE,
+        attempt=job.attempt, where={"attempt": job.attempt},
+    )  # fmt: skip
+    return done is not None
+
+
+async def start(writes: JobWrites, job: JobMessage, runner_id: str) -> bool:
+    """The one write that makes a job this runner's: only from WAITING, so it runs once."""
+    return await writes.transition(
+        job.id, sources={JobState.WAITING}, target=JobState.RUNNING,
+        attempt=job.attempt, where={"attempt": job.attempt}, fields={"runner": runner_id},
+    )  # fmt: skip
+
+
+async def finish(
+    db: Database,
+    writes: JobWrites,
+    job: JobMessage,
+    attempt: int,
+    runner_id: str,
+    target: JobState,
+    fields: dict[str, Any],
+) -> bool:
+    """RUNNING -> an end, while ``runner_id`` still holds ``attempt``; False if it no longer did."""
+    where = {"runner": runner_id, "attempt": attempt}
+    if job.parent_id is None:
+        return await writes.transition(
+            job.id, sources={JobState.RUNNING}, target=target, attempt=attempt, where=where, fields=fields
+        )
+    # Not batched: a sub-task's end may finish its parent, which needs the document it wrote.
+    done = await _transition(
+        db, job.id, sources={JobState.RUNNING}, target=target, attempt=attempt, where=where, fields=fields
+    )
+    return done is not None
+
+
+async def await_subtasks(db: Database, job_id: str, attempt: int, runner_id: str, result: Any) -> None:
+    """The job's own function returned with sub-tasks spawned: it frees its runner and waits."""
+    parent = await _transition(
+        db, job_id, sources={JobState.RUNNING}, target=JobState.AWAITING_SUBTASKS, attempt=attempt,
+        where={"attempt": attempt, "runner": runner_id}, fields={"result": result},
+    )  # fmt: skip
+    if parent is not None:
+        await _settle(db, parent)
+
+
+async def child_ended(db: Database, child: Doc) -> None:
+    """Writes an ended sub-task into its parent, then finishes the parent if that was the last word.
+    Never raises: the child's own end has happened, and its caller must not take it for a failure."""
+    for attempt in range(3):
+        try:
+            parent = await subtasks.record_child_end(db, child)
+            if parent is not None:
+                await _settle(db, parent)
+            return
+        except Exception:
+            log.exception("recording a sub-task's end in its parent failed (try %d)", attempt + 1,
+                          extra={"job_id": child.get("parent_id")})  # fmt: skip
+
+
+async def _settle(db: Database, parent: Doc) -> None:
+    ending = subtasks.parent_outcome(parent)
+    if ending is not None:
+        target, fields = ending
+        attempt = int(parent["attempt"])
+        await _transition(
+            db, parent["_id"], sources={JobState.AWAITING_SUBTASKS}, target=target, attempt=attempt,
+            where={"attempt": attempt}, fields=fields,
+        )  # fmt: skip
+
+
+async def dead_letter(db: Database, job: JobMessage, error: str, dead_id: str) -> bool:
+    """A queued job whose message cannot be run ends ERROR with the dead letter recorded."""
+    done = await _transition(
+        db, job.id, sources={JobState.IN_QUEUE, JobState.WAITING}, target=JobState.ERROR,
+        attempt=job.attempt,
+        fields={"reason": str(Reason.DEAD_LETTERED), "error": error, "dead_letter": dead_id},
+    )  # fmt: skip
+    return done is not None
+
+
+CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
+
+
+async def cancel_queued(db: Database, job_id: str, attempt: int) -> bool:
+    done = await _transition(
+        db, job_id, sources=CANCELLABLE, target=JobState.CANCELLED, attempt=attempt,
+        where={"attempt": attempt}, fields={"reason": str(Reason.CANCELLED_ON_REQUEST)},
+    )  # fmt: skip
+    return done is not None
+
+
+async def cancel_awaiting(db: Database, job_id: str, attempt: int) -> bool:
+    """A job waiting for its sub-tasks is cancelled here and now: no runner holds it. Its sub-tasks
+    are left to finish; their ends no longer change it."""
+    done = await _transition(
+        db, job_id, sources={JobState.AWAITING_SUBTASKS}, target=JobState.CANCELLED, attempt=attempt,
+        where={"attempt": attempt}, fields={"reason": str(Reason.CANCELLED_ON_REQUEST)},
+    )  # fmt: skip
+    return done is not None
+
+
+async def request_cancel(db: Database, job_id: str) -> bool:
+    """Marks a RUNNING job as asked to stop (its runner is told separately; the reaper honours the
+    mark if that runner is lost). False if the job is not RUNNING."""
+    marked = await db["jobs"].update_one(
+        {"_id": job_id, "state": str(JobState.RUNNING)}, {"$set": {"cancel_requested_at": time.time()}}
+    )
+    return marked.matched_count > 0

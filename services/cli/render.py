@@ -40,6 +40,7 @@ STATE_STYLES = {
     "IN_QUEUE": "cyan",
     "WAITING": "blue",
     "RUNNING": "yellow",
+    "AWAITING_SUBTASKS": "yellow",
     "COMPLETED": "green",
     "ERROR": "bold red",
     "CANCELLED": "magenta",

@@ -18,6 +18,7 @@ from laneyard.services.dispatcher.capacity import ClusterCapacity, Decision
 from laneyard.services.dispatcher.fairness import over_share, parse_weights
 from laneyard.services.dispatcher.lane_consumers import LaneConsumers
 from laneyard.services.dispatcher.queue_age import QueueAges
+from laneyard.shared import lifecycle
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.metrics import dispatch as dispatch_metrics
 from laneyard.shared.metrics import states as state_metrics
@@ -225,16 +226,12 @@ class Dispatch:
     async def _mark_waiting(self, job: JobMessage) -> bool:
         """IN_QUEUE -> WAITING; True if the message should be forwarded to the cluster."""
         for _ in range(MARK_TRIES):
-            moved = await self.writes.transition(
-                job.id, sources={JobState.IN_QUEUE}, target=JobState.WAITING,
-                attempt=job.attempt, where={"attempt": job.attempt},
-            )  # fmt: skip
-            if moved:
+            if await lifecycle.mark_waiting(self.writes, job):
                 return True
             doc = await jobs.get(self.db, job.id)
             if doc is None:
                 # Admission publishes before it records the job: it may be about to, or have died.
-                await self.writes.insert(job)
+                await lifecycle.record(self.writes, job)
                 continue
             if doc.get("attempt") != job.attempt:
                 break

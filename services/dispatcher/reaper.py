@@ -84,8 +84,6 @@ class Reaper:
             log.warning("runner %s missed its heartbeats; %d of its jobs recovered", runner_id, len(held))
 
     async def _recover(self, doc: Doc, holder: str) -> None:
-        if doc.get("awaiting_subtasks"):
-            return  # no runner holds it: its sub-tasks finish it
         fate = await lifecycle.recover_lost(self.db, self.bus, doc, holder)
         if fate is not None:
             dispatch_metrics.JOBS_REAPED.labels(str(lifecycle.Reason.RUNNER_LOST), str(fate)).inc()
@@ -97,7 +95,7 @@ class Reaper:
             return
         query = {"_id": {"$in": ids}, "state": str(JobState.RUNNING)}
         async for doc in self.db["jobs"].find(query, projection=NO_ARGS):
-            why = None if doc.get("awaiting_subtasks") else lifecycle.overstay(doc, now, self.grace)
+            why = lifecycle.overstay(doc, now, self.grace)
             if why is not None and await lifecycle.expire(self.db, doc, why):
                 dispatch_metrics.JOBS_REAPED.labels(str(why.reason), "fail").inc()
                 log.warning("ended: %s", why.error, extra={"job_id": doc["_id"]})
@@ -106,7 +104,7 @@ class Reaper:
         """RUNNING jobs no live runner holds: their runner left no heartbeat record (it was reaped
         already, or a store lost it), or it is alive but reported since the job started without
         listing it (its handling of the job failed midway). They are recovered like a lost runner's."""
-        query = {"state": str(JobState.RUNNING), "awaiting_subtasks": {"$ne": True}}
+        query = {"state": str(JobState.RUNNING)}
         found = 0
         async for doc in self.db["jobs"].find(query):
             holder = str(doc.get("runner"))

@@ -16,6 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from laneyard.shared import lifecycle
 from laneyard.shared.admitting.admit import Admitter
 from laneyard.shared.admitting.refusal import NotAdmitted, invalid_reason
 from laneyard.shared.amqp.bus import Bus
@@ -121,7 +122,7 @@ class JobSpawner:
         # It may have ended before it was registered again, when its end found no place to go.
         doc = await jobs.get(db, owner)
         if doc is not None and doc["state"] in TERMINAL:
-            await subtasks.child_ended(db, doc, jobs.transition)
+            await lifecycle.child_ended(db, doc)
         return owner
 
     def submit_blocking(

@@ -40,7 +40,7 @@ from laneyard.shared.metrics import states as state_metrics
 from laneyard.shared.models import JobMessage
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
-from laneyard.shared.store import dead_letters, jobs, subtasks
+from laneyard.shared.store import dead_letters
 from laneyard.shared.store.database import Database
 from laneyard.shared.store.job_writes import JobWrites
 
@@ -178,10 +178,7 @@ class Worker:
 
     async def _claim(self, job: JobMessage) -> bool:
         """WAITING -> RUNNING under this runner: the one write that makes it this runner's job."""
-        return await self.writes.transition(
-            job.id, sources={JobState.WAITING}, target=JobState.RUNNING,
-            attempt=job.attempt, where={"attempt": job.attempt}, fields={"runner": self.id},
-        )  # fmt: skip
+        return await lifecycle.start(self.writes, job, self.id)
 
     async def _still_waiting(self, job: JobMessage) -> bool:
         """Whether the job is WAITING in the attempt its message carries (the dispatcher's forward is
@@ -283,7 +280,6 @@ class Worker:
             raise
 
     async def _finish(self, job: JobMessage, attempt: int, outcome: Outcome) -> None:
-        where = {"runner": self.id, "attempt": attempt}
         if outcome.state is JobState.ERROR and attempt <= job.max_retries:
             await lifecycle.requeue(
                 self.db, self.bus, job, attempt=attempt, next_attempt=attempt + 1, holder=self.id,
@@ -293,25 +289,15 @@ class Worker:
             )  # fmt: skip
             return
         if outcome.state is JobState.COMPLETED and outcome.subtasks:
-            # The slot is freed now; the last child to end completes the job (shared.store.subtasks).
-            await subtasks.await_children(self.db, job.id, attempt, self.id, outcome.result, jobs.transition)
+            # The slot is freed now; the last child to end completes the job.
+            await lifecycle.await_subtasks(self.db, job.id, attempt, self.id, outcome.result)
             return
         fields = {"result": outcome.result, "error": outcome.error, "reason": outcome.reason}
         failure = None
         if outcome.state is JobState.ERROR:
             failure = await failures.record(self.db, job, attempt, outcome)
             fields["dead_letter"] = failure.dead_id
-        if job.parent_id is None:
-            moved = await self.writes.transition(
-                job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
-                where=where, fields=fields,
-            )  # fmt: skip
-        else:  # a sub-task's end goes through transition(), which may finish its parent
-            done = await jobs.transition(
-                self.db, job.id, sources={JobState.RUNNING}, target=outcome.state, attempt=attempt,
-                where=where, fields=fields,
-            )  # fmt: skip
-            moved = done is not None
+        moved = await lifecycle.finish(self.db, self.writes, job, attempt, self.id, outcome.state, fields)
         if failure is not None:
             await failures.settle(self.bus, self.db, job, failure, failed=moved)
 
@@ -321,10 +307,7 @@ class Worker:
         dispatcher forwards again."""
         runner_metrics.JOBS_SENT_BACK.labels(job.cluster).inc()
         await self.bus.delayed(job, self.settings.delay_min_ms)
-        await jobs.transition(
-            self.db, job.id, sources={JobState.WAITING}, target=JobState.IN_QUEUE,
-            attempt=job.attempt, where={"attempt": job.attempt},
-        )  # fmt: skip
+        await lifecycle.send_back(self.db, job)
         await message.ack()
 
     async def _dead_letter(
@@ -336,11 +319,7 @@ class Worker:
         )
         await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
         if job is not None:
-            await jobs.transition(
-                self.db, job.id, sources={JobState.IN_QUEUE, JobState.WAITING}, target=JobState.ERROR,
-                attempt=job.attempt,
-                fields={"reason": "dead-lettered", "error": reason, "dead_letter": dead_id},
-            )  # fmt: skip
+            await lifecycle.dead_letter(self.db, job, reason, dead_id)
         await message.ack()
         runner_metrics.TASKS_DEAD_LETTERED.labels(job.task if job else "").inc()
         log.warning("dead-lettered: %s", reason, extra={"job_id": job_id})

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from aio_pika.abc import ExchangeType
 from aiormq.exceptions import ChannelInvalidStateError
 
+from laneyard.shared import lifecycle
 from laneyard.shared.admitting.refusal import NotAdmitted, RefusalKind
 from laneyard.shared.amqp.bus import Bus, Unroutable
 from laneyard.shared.ids import new_job_id
@@ -117,7 +118,7 @@ class Admitter:
             if sub.idempotency_key is not None:
                 await idempotency.release(self.db, sub.idempotency_key, job_id)
             raise
-        await self.writes.insert(job)
+        await lifecycle.record(self.writes, job)
         admission_metrics.JOBS_ADMITTED.labels(job.lane, job.cluster).inc()
         log.debug("admitted %s to %s.%s", job.task, job.lane, job.cluster, extra={"job_id": job.id})
         return SubmitResult(id=job.id, state=JobState.IN_QUEUE)

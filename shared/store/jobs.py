@@ -1,4 +1,8 @@
-"""Job documents. ``transition`` is the one place where a job's state changes."""
+"""Job documents: building, reading, and the primitive conditional state write.
+
+``transition`` is the write every state change is made of; only ``shared.lifecycle`` calls it
+(a unit test holds every other module to that), through named operations.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,7 @@ from pymongo import ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
 from laneyard.shared.models import JobMessage
-from laneyard.shared.states import TERMINAL, JobState, check_transition
-from laneyard.shared.store import subtasks
+from laneyard.shared.states import JobState, check_transition
 from laneyard.shared.store.database import Database, Doc
 
 
@@ -135,16 +138,12 @@ async def transition(
     query, update = transition_update(
         job_id, sources=sources, target=target, attempt=attempt, where=where, fields=fields
     )
-    doc = await db["jobs"].find_one_and_update(
+    return await db["jobs"].find_one_and_update(
         query,
         update,
         projection={"args": False},
         return_document=ReturnDocument.AFTER,
     )
-    if doc is not None and target in TERMINAL and doc.get("parent_id"):
-        # A sub-task's end may finish its parent, whichever service recorded that end.
-        await subtasks.child_ended(db, doc, transition)
-    return doc
 
 
 async def note(db: Database, job_id: str, fields: dict[str, Any]) -> None:

@@ -106,7 +106,7 @@ class JobView(BaseModel):
             last_completed_at=utc(doc.get("last_completed_at")),
             parent_id=doc.get("parent_id"),
             subtasks=sorted(children, key=lambda cid: float(children[cid].get("at") or 0.0)),
-            awaiting_subtasks=bool(doc.get("awaiting_subtasks")),
+            awaiting_subtasks=doc["state"] == JobState.AWAITING_SUBTASKS,
             dead_letter=doc.get("dead_letter"),
             replay_of=doc.get("replay_of"),
             created_at=utc(doc.get("created_at")),

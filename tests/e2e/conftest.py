@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from laneyard.shared.settings import Settings
+from tests.support.broker import consumer_timeout_10s as consumer_timeout_10s  # a fixture
 from tests.support.stack import Stack
 
 

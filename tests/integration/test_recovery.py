@@ -142,7 +142,8 @@ async def test_the_reaper_requeues_fails_or_cancels_the_jobs_of_a_lost_runner(
     await held_by(db, message("again", max_retries=3), attempt=2, runner="ghost")
     await held_by(db, message("spent", max_retries=1), attempt=2, runner="ghost")
     await held_by(db, message("asked", max_retries=3), attempt=1, runner="ghost", cancel_requested_at=1.0)
-    await held_by(db, message("subtasks", max_retries=0), attempt=1, runner="ghost", awaiting_subtasks=True)
+    await held_by(db, message("subtasks", max_retries=0), attempt=1, runner="ghost")
+    await db["jobs"].update_one({"_id": "subtasks"}, {"$set": {"state": "AWAITING_SUBTASKS"}})
     await reaper(settings, bus, db).tick()
 
     again = await jobs.get(db, "again")
@@ -157,7 +158,7 @@ async def test_the_reaper_requeues_fails_or_cancels_the_jobs_of_a_lost_runner(
     asked = await jobs.get(db, "asked")
     assert asked is not None and (asked["state"], asked["reason"]) == ("CANCELLED", "cancelled on request")
     waiting = await jobs.get(db, "subtasks")
-    assert waiting is not None and waiting["state"] == "RUNNING"  # its sub-tasks finish it, not a runner
+    assert waiting is not None and waiting["state"] == "AWAITING_SUBTASKS"  # its sub-tasks finish it
     # The re-queued attempt has its message, and no intent is left over; the runner is forgotten.
     assert await message_count(settings, bus.names.lane_queue("main", "default")) == 1
     assert await db[outbox.COLLECTION].count_documents({}) == 0

@@ -90,13 +90,14 @@ async def test_a_sleep_past_the_time_limit_is_stopped_by_sigterm(db: Database) -
 
 
 async def test_memory_over_the_tier_limit_is_warned_then_killed(db: Database) -> None:
-    # TINY's limit is 256 MiB: the child gets SIGUSR1 at 85% (it logs it) and SIGKILL at 100%.
+    # TINY's limit is 128 MiB: the child gets SIGUSR1 at 85% (it logs it) and SIGKILL at 100%. It
+    # grows by 8 MiB per 0.2 s check, less than the 19 MiB between the two.
     code = (
         "import signal, sys, time\n"
         "signal.signal(signal.SIGUSR1, lambda *_: print('asked to stop', flush=True))\n"
         "chunks = []\n"
-        "for _ in range(60):\n"
-        "    chunks.append(bytearray(16 * 1024 * 1024))\n"
+        "for _ in range(120):\n"
+        "    chunks.append(bytearray(4 * 1024 * 1024))\n"
         "    time.sleep(0.1)\n"
     )
     outcome = await run(db, "hog", code, tier=Tier.TINY)

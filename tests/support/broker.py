@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import json
 import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
 
 import aio_pika
+import pytest
 
 from laneyard.shared.amqp.topology import Names, delay_ladder
 from laneyard.shared.settings import Settings
@@ -91,3 +100,73 @@ async def unacked(settings: Settings, queue: str) -> tuple[int, int] | None:
         if row.get("name") == queue:
             return int(row["messages_ready"]), int(row["messages_unacknowledged"])
     return None
+
+
+# rabbitmqctl lives in /usr/sbin, which a user's PATH may lack.
+CTL_ENV = {**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin"}
+# Held while a test has changed the broker's settings, so that two test runs doing it at once never
+# read each other's temporary value as the one to restore.
+BROKER_ENV_LOCK = Path(tempfile.gettempdir()) / "laneyard-broker-env.lock"
+
+
+def rabbitmqctl_eval(expression: str) -> str:
+    """Evaluates an Erlang expression on the local broker's node; its printed result."""
+    done = subprocess.run(
+        ["rabbitmqctl", "eval", expression], capture_output=True, text=True, timeout=60, env=CTL_ENV
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"rabbitmqctl eval {expression!r} failed: {done.stderr.strip()}")
+    return done.stdout.strip()
+
+
+def _restore(key: str, previous: str) -> None:
+    if previous == "undefined":
+        rabbitmqctl_eval(f"application:unset_env(rabbit, {key}).")
+    else:
+        rabbitmqctl_eval(f"application:set_env(rabbit, {key}, {previous}).")
+
+
+@contextlib.contextmanager
+def broker_env(**values: int) -> Iterator[None]:
+    """The local broker's ``rabbit`` application settings ``values`` for the block, and their
+    previous values (or absence) restored however the block ends. Skips the test when
+    ``rabbitmqctl`` cannot reach the broker."""
+    if shutil.which("rabbitmqctl", path=CTL_ENV["PATH"]) is None:
+        pytest.skip("rabbitmqctl is not installed: the broker's settings cannot be changed")
+    with open(BROKER_ENV_LOCK, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            previous: dict[str, str] = {}
+            for key in values:
+                try:
+                    now = rabbitmqctl_eval(f"application:get_env(rabbit, {key}).")
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    pytest.skip(f"cannot read the broker's {key}: {exc}")
+                found = re.fullmatch(r"\{ok,(.+)\}", now)
+                if found is None and now != "undefined":
+                    raise RuntimeError(f"unexpected {key}: {now!r}")
+                previous[key] = found[1] if found is not None else "undefined"
+            try:
+                for key, value in values.items():
+                    rabbitmqctl_eval(f"application:set_env(rabbit, {key}, {int(value)}).")
+                yield
+            finally:
+                failed = []
+                for key, before in previous.items():
+                    try:
+                        _restore(key, before)
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                        failed.append(f"{key} (was {before}): {exc}")
+                if failed:
+                    raise RuntimeError(f"could not restore the broker's settings: {failed}")
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+@pytest.fixture
+def consumer_timeout_10s() -> Iterator[int]:
+    """The broker's consumer_timeout at 10 s for one test, restored after it. It applies to channels
+    opened meanwhile, so start the services after. The broker checks it on each channel's tick,
+    every ``channel_tick_interval`` (60 s by default, longer than a test's job), so that is 1 s too."""
+    with broker_env(consumer_timeout=10_000, channel_tick_interval=1_000):
+        yield 10_000

@@ -115,6 +115,22 @@ class Stack:
             "admission did not become ready:\n" + "\n".join(self.tail(s) for s in self.services)
         )
 
+    def wait_logged(self, service: Service, text: str, timeout: float = 60.0) -> None:
+        """Waits until ``service`` has logged ``text`` (e.g. that it started)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if service.proc is not None and service.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{service.name} exited with {service.proc.returncode}:\n{self.tail(service)}"
+                )
+            try:
+                if text in service.log_path.read_text(errors="replace"):
+                    return
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"{service.name} did not log {text!r} within {timeout} s:\n{self.tail(service)}")
+
     def tail(self, service: Service, lines: int = 40) -> str:
         try:
             text = service.log_path.read_text(errors="replace").splitlines()[-lines:]

@@ -6,7 +6,6 @@ import asyncio
 import json
 import logging
 import re
-import time
 from typing import Annotated
 
 from aio_pika.abc import ExchangeType
@@ -14,6 +13,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected
 from laneyard.services.admission.routes import Context
+from laneyard.shared import lifecycle
 from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.metrics import runner as runner_metrics
 from laneyard.shared.models import (
@@ -31,7 +31,6 @@ from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, 
 
 log = logging.getLogger(__name__)
 _LABEL_KEY = re.compile(r"^[A-Za-z0-9_-]{1,63}$")
-CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
 MAX_LOG_LINES = 10_000
 
 
@@ -165,37 +164,17 @@ def router(ctx: Context) -> APIRouter:
                 raise Rejected(
                     409, f"job {job_id!r} is already {state}; only unfinished jobs can be cancelled"
                 )
-            if state in CANCELLABLE:
-                done = await jobs.transition(
-                    ctx.db,
-                    job_id,
-                    sources=CANCELLABLE,
-                    target=JobState.CANCELLED,
-                    attempt=attempt,
-                    where={"attempt": attempt},
-                    fields={"reason": "cancelled on request"},
-                )
-                if done is not None:
+            if state in lifecycle.CANCELLABLE:
+                if await lifecycle.cancel_queued(ctx.db, job_id, attempt):
                     runner_metrics.TASKS_CANCELLED.labels(str(doc.get("task", ""))).inc()
                     return CancelResult(id=job_id, state=JobState.CANCELLED)
                 continue
-            if doc.get("awaiting_subtasks"):
-                # Its own function is done and no runner holds it: cancelled here and now. Its
-                # sub-tasks are left to finish; their ends no longer change it.
-                done = await jobs.transition(
-                    ctx.db, job_id, sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
-                    where={"attempt": attempt, "awaiting_subtasks": True},
-                    fields={"reason": "cancelled on request", "awaiting_subtasks": False},
-                )  # fmt: skip
-                if done is not None:
+            if state is JobState.AWAITING_SUBTASKS:
+                if await lifecycle.cancel_awaiting(ctx.db, job_id, attempt):
                     return CancelResult(id=job_id, state=JobState.CANCELLED)
                 continue
             # RUNNING: only its runner can stop it; the request is recorded and broadcast.
-            marked = await ctx.db["jobs"].update_one(
-                {"_id": job_id, "state": str(JobState.RUNNING)},
-                {"$set": {"cancel_requested_at": time.time()}},
-            )
-            if marked.matched_count == 0:
+            if not await lifecycle.request_cancel(ctx.db, job_id):
                 continue
             bus = ctx.admitter.bus
             await bus.publish(
