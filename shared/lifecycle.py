@@ -33,6 +33,7 @@ from typing import Any
 from laneyard.shared import faults
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.models import JobMessage
+from laneyard.shared.reasons import Reason
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store import jobs, outbox, subtasks
 from laneyard.shared.store.database import Database, Doc
@@ -42,17 +43,6 @@ log = logging.getLogger(__name__)
 
 # A RUNNING job this long past its max_execution_time whose runner has not stopped it is ended.
 FAILOVER_GRACE_SECONDS = 60.0
-
-
-class Reason(StrEnum):
-    """Why a job ended or went back to its queue, when Laneyard decided it rather than the task."""
-
-    CANCELLED_ON_REQUEST = "cancelled on request"
-    RUNNER_LOST = "runner lost"
-    TIMEOUT_REAPED = "timeout (reaped)"
-    HEARTBEAT_TIMEOUT = "heartbeat timeout"
-    DEAD_LETTERED = "dead-lettered"
-    SUBTASK_FAILED = subtasks.SUBTASK_FAILED
 
 
 class Fate(StrEnum):

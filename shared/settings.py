@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # Delayed requeue ladder: a job that does not fit waits delay_min_ms, doubling up to delay_max_ms.
     delay_min_ms: int = 500
     delay_max_ms: int = 30_000
+    # ...but a job that waits for room (not for a runner) comes back within this: room frees up as
+    # soon as running jobs end, and a long delay would leave it unused. Higher: less requeue traffic
+    # for big backlogs of jobs that do not fit; lower: less idle room.
+    delay_room_max_ms: int = 4_000
 
     heartbeat_seconds: float = 2.0
     # A runner that misses this many heartbeats is gone and its capacity is withdrawn.

@@ -29,6 +29,7 @@ from laneyard.shared.store import dead_letters, jobs, unserved
 from laneyard.shared.store.database import Database
 from laneyard.shared.store.job_writes import JobWrites
 from laneyard.shared.store.leases import Lease
+from laneyard.shared.tiers import request_of
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +37,17 @@ MARK_TRIES = 5
 OVER_SHARE = "over_share"
 UNSERVED_NOTE_SECONDS = 5.0
 HELD_RECENT_SECONDS = 3.0
+# A job that does not fit steps aside (through the delay queues) only if a smaller job was seen in
+# its lane this recently: stepping aside lets such jobs by, and otherwise only adds the delay.
+SMALLER_SEEN_SECONDS = 5.0
+
+
+def step_aside_ms(decision: Decision, delays: int, min_ms: int, max_ms: int, room_max_ms: int) -> float:
+    """How long a job that cannot go now waits in the delay queues: doubling from ``min_ms``, up to
+    ``max_ms`` when it waits for a runner that may never come, but only up to ``room_max_ms`` when
+    it waits for room, which frees up as soon as running jobs end."""
+    cap = min(room_max_ms, max_ms) if decision in (Decision.NO_ROOM, Decision.RESERVED) else max_ms
+    return float(min(min_ms * 2**delays, cap))
 
 
 def header_ms(message: AbstractIncomingMessage, name: str) -> float | None:
@@ -59,6 +71,7 @@ class Dispatch:
         self.lanes: LaneConsumers | None = None
         self.min_ms = settings.delay_min_ms
         self.max_ms = settings.delay_max_ms
+        self.room_max_ms = settings.delay_room_max_ms
         self.reservation_after = settings.reservation_after_seconds
         self.weights = parse_weights(settings.lane_weights)
         # (cluster, lane) -> messages waiting in the lane queue, and when a job of it last could not go
@@ -66,6 +79,8 @@ class Dispatch:
         self.blocked_at: dict[tuple[str, str], float] = {}
         self.unserved_noted: dict[tuple[str, str], float] = {}  # (cluster, task) -> last noted
         self.ages = QueueAges()  # how long each lane's longest-waiting job has been queued
+        # (cluster, lane) -> {(cpu, memory, slots) of a job seen there: when last seen}, bounded
+        self.sizes_seen: dict[tuple[str, str], dict[tuple[int, int, int], float]] = {}
 
     def lanes_with_work(self, cluster: str, now: float) -> set[str]:
         # The measured depth misses what sits in this dispatcher's prefetch window or in the delay
@@ -104,6 +119,7 @@ class Dispatch:
 
         now = time.time()
         self.ages.received(job, now)
+        self._saw_size(job, now)
         if job.not_before is not None and job.not_before > now + 0.005:
             await self.bus.delayed(job, (job.not_before - now) * 1000)
             await message.ack()
@@ -163,10 +179,15 @@ class Dispatch:
             await self.lanes.set_yielding(job.cluster, job.lane, True)
             await message.nack(requeue=True)
             return
-        if self.lanes is not None and decision is Decision.NO_ROOM and not message.redelivered:
+        if (
+            self.lanes is not None
+            and decision is Decision.NO_ROOM
+            and (not message.redelivered or not self._smaller_waits(job, now))
+        ):
             # Blocking receive: the lane waits for the next capacity change with this job back at
             # its place. A job that comes back (redelivered) and still does not fit steps aside
-            # through the delay queues, so that smaller jobs behind it can go.
+            # through the delay queues, so that smaller jobs behind it can go; when none was seen
+            # in the lane, stepping aside would only leave room unused while it waits out a delay.
             await self.lanes.set_waiting(job.cluster, job.lane, True)
             await message.nack(requeue=True)
             return
@@ -177,7 +198,9 @@ class Dispatch:
         if decision in (Decision.NO_ROOM, Decision.RESERVED) and waited_long:
             capacity.hold_room(job.id, job.tier, job.priority, now, since=first_blocked, slots=job.slots)
         # A job holding a reservation comes back soon, so it is there when its room opens.
-        wanted = self.min_ms if job.id in capacity.reservations else min(self.min_ms * 2**delays, self.max_ms)
+        wanted = step_aside_ms(decision, delays, self.min_ms, self.max_ms, self.room_max_ms)
+        if job.id in capacity.reservations:
+            wanted = self.min_ms
         headers = {
             "x-delays": delays + 1,
             "x-first-blocked-ms": int(first_blocked * 1000),
@@ -187,6 +210,24 @@ class Dispatch:
         if decision in (Decision.NO_RUNNER, Decision.TOO_BIG):
             await self._note_unserved(job, decision, first=delays == 0, now=now)
         await message.ack()
+
+    def _saw_size(self, job: JobMessage, now: float) -> None:
+        req = request_of(job.tier)
+        sizes = self.sizes_seen.setdefault((job.cluster, job.lane), {})
+        sizes[(req.cpu_millicores, req.memory_mib, job.slots)] = now
+        if len(sizes) > 64:  # bounded: sizes are few (tiers x slot counts) in practice
+            del sizes[min(sizes, key=sizes.__getitem__)]
+
+    def _smaller_waits(self, job: JobMessage, now: float) -> bool:
+        """Whether a job needing less of something than ``job`` was seen in its lane just now."""
+        req = request_of(job.tier)
+        mine = (req.cpu_millicores, req.memory_mib, job.slots)
+        return any(
+            now - at <= SMALLER_SEEN_SECONDS
+            and size != mine
+            and all(a <= b for a, b in zip(size, mine, strict=True))
+            for size, at in self.sizes_seen.get((job.cluster, job.lane), {}).items()
+        )
 
     async def _note_unserved(self, job: JobMessage, decision: Decision, first: bool, now: float) -> None:
         if decision is Decision.TOO_BIG:

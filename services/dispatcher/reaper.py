@@ -21,6 +21,7 @@ from collections.abc import Callable
 from laneyard.shared import lifecycle
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.metrics import dispatch as dispatch_metrics
+from laneyard.shared.reasons import Reason
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
 from laneyard.shared.store import runners as runner_store
@@ -86,7 +87,7 @@ class Reaper:
     async def _recover(self, doc: Doc, holder: str) -> None:
         fate = await lifecycle.recover_lost(self.db, self.bus, doc, holder)
         if fate is not None:
-            dispatch_metrics.JOBS_REAPED.labels(str(lifecycle.Reason.RUNNER_LOST), str(fate)).inc()
+            dispatch_metrics.JOBS_REAPED.labels(str(Reason.RUNNER_LOST), str(fate)).inc()
             log.warning("runner %s lost mid-task: %s", holder, fate, extra={"job_id": doc["_id"]})
 
     async def _expire_overstays(self, live: dict[str, Doc], now: float) -> None:

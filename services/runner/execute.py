@@ -13,6 +13,7 @@ from laneyard.services.runner.context import TaskContext
 from laneyard.services.runner.outcome import MAX_RESULT_CHARS, Outcome
 from laneyard.services.runner.registry import TaskDef
 from laneyard.services.runner.subprocess_task import run_script
+from laneyard.shared.reasons import Reason
 from laneyard.shared.states import JobState
 from laneyard.shared.tiers import Tier, limit_of
 
@@ -53,11 +54,11 @@ async def run_task(
             result = await asyncio.wait_for(loop.run_in_executor(pool, call), time_limit)
     except TimeoutError:
         return Outcome(
-            JobState.ERROR, error=f"ran past max_execution_time ({time_limit:g}s)", reason="timeout"
+            JobState.ERROR, error=f"ran past max_execution_time ({time_limit:g}s)", reason=Reason.TIMEOUT
         )
     except TypeError as exc:
         if "argument" in str(exc):
-            return Outcome(JobState.ERROR, error=f"bad args for {task.name}: {exc}", reason="bad_args")
+            return Outcome(JobState.ERROR, error=f"bad args for {task.name}: {exc}", reason=Reason.BAD_ARGS)
         return _failed(exc)
     except asyncio.CancelledError:
         raise
@@ -65,10 +66,12 @@ async def run_task(
         return _failed(exc)
     stored, problem = _storable(result)
     if problem is not None:
-        return Outcome(JobState.ERROR, error=problem, reason="bad_result")
+        return Outcome(JobState.ERROR, error=problem, reason=Reason.BAD_RESULT)
     return Outcome(JobState.COMPLETED, result=stored)
 
 
 def _failed(exc: BaseException) -> Outcome:
     tb = "".join(traceback.format_exception(exc, limit=20))
-    return Outcome(JobState.ERROR, error=f"{type(exc).__name__}: {exc}\n{tb[-4000:]}", reason="exception")
+    return Outcome(
+        JobState.ERROR, error=f"{type(exc).__name__}: {exc}\n{tb[-4000:]}", reason=Reason.EXCEPTION
+    )

@@ -17,5 +17,5 @@ class Outcome:
     state: JobState
     result: Any = None
     error: str | None = None
-    reason: str | None = None  # a short machine-readable cause: timeout, exception, bad_args, ...
+    reason: str | None = None  # a shared.reasons.Reason (or "exit code N")
     subtasks: list[str] = field(default_factory=list)  # spawned by the task: the job waits for them

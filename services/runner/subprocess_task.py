@@ -31,6 +31,7 @@ from typing import Any
 from laneyard.services.runner import heartbeats
 from laneyard.services.runner.context import TaskContext
 from laneyard.services.runner.outcome import MAX_RESULT_CHARS, Outcome
+from laneyard.shared.reasons import Reason, exit_code
 from laneyard.shared.states import JobState
 from laneyard.shared.tiers import SOFT_MEMORY_FRACTION
 
@@ -214,7 +215,9 @@ async def run_script(
             env=job_env(ctx),
         )
     except OSError as exc:
-        return Outcome(JobState.ERROR, error=f"could not start {argv[0]!r}: {exc}", reason="start_failed")
+        return Outcome(
+            JobState.ERROR, error=f"could not start {argv[0]!r}: {exc}", reason=Reason.START_FAILED
+        )
     output = _Output(ctx)
     memory = _MemoryWatch(memory_limit_mib)
     helpers = [asyncio.create_task(memory.watch(proc)), asyncio.create_task(_feed(proc, args))]
@@ -245,17 +248,19 @@ def _outcome(
 ) -> Outcome:
     if timed_out:
         head = f"ran past max_execution_time ({time_limit:g}s)"
-        return Outcome(JobState.ERROR, error=output.error(head), reason="timeout")
+        return Outcome(JobState.ERROR, error=output.error(head), reason=Reason.TIMEOUT)
     if memory.killed is not None:
-        return Outcome(JobState.ERROR, error=output.error(memory.killed), reason="memory")
+        return Outcome(JobState.ERROR, error=output.error(memory.killed), reason=Reason.MEMORY)
     if code == 0:
         return Outcome(JobState.COMPLETED, result=output.result())
     if code == CANCEL_EXIT_CODE:
-        return Outcome(JobState.CANCELLED, error="the task exited with 100", reason="cancelled by task")
+        return Outcome(JobState.CANCELLED, error="the task exited with 100", reason=Reason.CANCELLED_BY_TASK)
     if memory.warned_at is not None:
         head = (
             f"exited with code {code} after the memory warning (SIGUSR1) at {memory.warned_at:.0f} MiB "
             f"of its tier's {memory.limit_mib:.0f} MiB"
         )
-        return Outcome(JobState.ERROR, error=output.error(head), reason="memory")
-    return Outcome(JobState.ERROR, error=output.error(f"exited with code {code}"), reason=f"exit code {code}")
+        return Outcome(JobState.ERROR, error=output.error(head), reason=Reason.MEMORY)
+    return Outcome(
+        JobState.ERROR, error=output.error(f"exited with code {code}"), reason=exit_code(code or 0)
+    )

@@ -38,6 +38,7 @@ from laneyard.shared.ids import new_process_id
 from laneyard.shared.metrics import runner as runner_metrics
 from laneyard.shared.metrics import states as state_metrics
 from laneyard.shared.models import JobMessage
+from laneyard.shared.reasons import Reason
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
 from laneyard.shared.store import dead_letters
@@ -269,7 +270,7 @@ class Worker:
                     return Outcome(
                         JobState.ERROR,
                         error=f"stuck: no heartbeat for {silent:.1f}s (heartbeat_timeout {limit:g}s)",
-                        reason=str(lifecycle.Reason.HEARTBEAT_TIMEOUT),
+                        reason=str(Reason.HEARTBEAT_TIMEOUT),
                     )
                 await asyncio.wait({work}, timeout=min(left, 1.0))
             return work.result()
@@ -373,7 +374,7 @@ def retry_delay(backoff: float, attempt: int, rng: random.Random | None = None) 
 
 
 def _cancelled() -> Outcome:
-    return Outcome(JobState.CANCELLED, error="cancelled on request", reason="cancelled on request")
+    return Outcome(JobState.CANCELLED, error="cancelled on request", reason=Reason.CANCELLED_ON_REQUEST)
 
 
 def describe(worker: Worker) -> str:

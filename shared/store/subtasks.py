@@ -18,12 +18,13 @@ from typing import Any
 
 from pymongo import ReturnDocument
 
+from laneyard.shared.reasons import Reason
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store.database import Database, Doc
 
 log = logging.getLogger(__name__)
 
-SUBTASK_FAILED = "subtask failed"
+SUBTASK_FAILED = Reason.SUBTASK_FAILED
 FAILED = frozenset({str(JobState.ERROR), str(JobState.CANCELLED)})
 
 

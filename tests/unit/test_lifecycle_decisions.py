@@ -9,7 +9,8 @@ import pytest
 
 from laneyard.services.runner import heartbeats
 from laneyard.services.runner.worker import retry_delay
-from laneyard.shared.lifecycle import Fate, Reason, fate_of_lost, overstay
+from laneyard.shared.lifecycle import Fate, fate_of_lost, overstay
+from laneyard.shared.reasons import Reason
 
 
 def test_a_lost_job_is_requeued_while_it_has_retries_and_cancelled_if_asked() -> None:
