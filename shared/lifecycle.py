@@ -37,6 +37,7 @@ from laneyard.shared.reasons import Reason
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store import jobs, outbox, subtasks
 from laneyard.shared.store.database import Database, Doc
+from laneyard.shared.store.job_record import JobRecord
 from laneyard.shared.store.job_writes import JobWrites
 
 log = logging.getLogger(__name__)
@@ -65,21 +66,20 @@ class Overstay:
     error: str
 
 
-def overstay(doc: Doc, now: float, grace: float = FAILOVER_GRACE_SECONDS) -> Overstay | None:
+def overstay(job: JobRecord, now: float, grace: float = FAILOVER_GRACE_SECONDS) -> Overstay | None:
     """Whether a RUNNING job has run past its time limit plus ``grace``, or gone silent past its
     ``heartbeat_timeout`` with no heartbeat (its start counts as the first one)."""
-    attempt = str(doc.get("attempt") or 1)
-    started = float((doc.get("timeline") or {}).get(attempt, {}).get(JobState.RUNNING, now))
-    limit = float(doc.get("max_execution_time") or 0)
+    started = job.entered(JobState.RUNNING) or now
+    limit = job.max_execution_time
     if limit and now > started + limit + grace:
         return Overstay(
             Reason.TIMEOUT_REAPED,
             f"still RUNNING {now - started:.0f}s after it started, past max_execution_time ({limit:g}s) "
             f"and the {grace:g}s grace: its runner did not stop it",
         )
-    silent_limit = doc.get("heartbeat_timeout")
+    silent_limit = job.heartbeat_timeout
     if silent_limit:
-        last = max(started, float(doc.get("heartbeat_at") or 0))
+        last = max(started, job.heartbeat_at or 0.0)
         # The runner enforces this itself; the reaper is the backstop, a heartbeat later.
         if now > last + float(silent_limit) + grace / 4:
             return Overstay(Reason.HEARTBEAT_TIMEOUT, f"no heartbeat for {now - last:.0f}s")
@@ -146,39 +146,39 @@ async def sweep_outbox(db: Database, bus: Bus, *, republish_after: float, give_u
     return published
 
 
-async def recover_lost(db: Database, bus: Bus, doc: Doc, holder: str) -> Fate | None:
+async def recover_lost(db: Database, bus: Bus, job: JobRecord, holder: str) -> Fate | None:
     """Ends or re-queues a RUNNING job whose runner ``holder`` is gone; None if it moved meanwhile."""
-    attempt = int(doc.get("attempt") or 1)
+    attempt = job.attempt
     where = {"runner": holder, "attempt": attempt}
-    fate = fate_of_lost(attempt, int(doc.get("max_retries") or 0), doc.get("cancel_requested_at") is not None)
+    fate = fate_of_lost(attempt, job.max_retries, job.cancel_requested_at is not None)
     if fate is Fate.CANCEL:
         reason = Reason.CANCELLED_ON_REQUEST
         done = await _transition(
-            db, doc["_id"], sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
+            db, job.id, sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
             where=where, fields={"reason": str(reason), "error": f"{reason}; its runner {holder} was lost"},
         )  # fmt: skip
         return fate if done is not None else None
     if fate is Fate.FAIL:
         done = await _transition(
-            db, doc["_id"], sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
+            db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
             where=where,
             fields={"reason": str(Reason.RUNNER_LOST), "error": f"runner {holder} was lost mid-task"},
         )  # fmt: skip
         return fate if done is not None else None
     moved = await requeue(
-        db, bus, jobs.message_of(doc), attempt=attempt, next_attempt=attempt + 1, holder=holder,
+        db, bus, job.message(), attempt=attempt, next_attempt=attempt + 1, holder=holder,
         fields={"lost_runner": holder, "reason": str(Reason.RUNNER_LOST),
                 f"timeline.{attempt}.{JobState.ERROR}": time.time()},
     )  # fmt: skip
     return fate if moved else None
 
 
-async def expire(db: Database, doc: Doc, why: Overstay) -> bool:
+async def expire(db: Database, job: JobRecord, why: Overstay) -> bool:
     """RUNNING -> ERROR for a job that overstayed (``overstay``), whichever runner holds it."""
-    attempt = int(doc.get("attempt") or 1)
+    attempt = job.attempt
     done = await _transition(
-        db, doc["_id"], sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
-        where={"attempt": attempt, "runner": doc.get("runner")},
+        db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
+        where={"attempt": attempt, "runner": job.runner},
         fields={"reason": str(why.reason), "error": why.error},
     )  # fmt: skip
     return done is not None

@@ -25,7 +25,7 @@ from laneyard.shared.metrics import states as state_metrics
 from laneyard.shared.models import JobMessage
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
-from laneyard.shared.store import dead_letters, jobs, unserved
+from laneyard.shared.store import dead_letters, job_record, jobs, unserved
 from laneyard.shared.store.database import Database
 from laneyard.shared.store.job_writes import JobWrites
 from laneyard.shared.store.leases import Lease
@@ -269,16 +269,16 @@ class Dispatch:
         for _ in range(MARK_TRIES):
             if await lifecycle.mark_waiting(self.writes, job):
                 return True
-            doc = await jobs.get(self.db, job.id)
-            if doc is None:
+            stored = await job_record.read(self.db, job.id)
+            if stored is None:
                 # Admission publishes before it records the job: it may be about to, or have died.
                 await lifecycle.record(self.writes, job)
                 continue
-            if doc.get("attempt") != job.attempt:
+            if stored.attempt != job.attempt:
                 break
-            if doc["state"] == JobState.IN_QUEUE:
+            if stored.state is JobState.IN_QUEUE:
                 continue  # recorded between our update and our read
-            if doc["state"] == JobState.WAITING:
+            if stored.state is JobState.WAITING:
                 # Our earlier forward may not have reached the broker; a duplicate is harmless
                 # because a runner only starts a job through WAITING -> RUNNING.
                 return True

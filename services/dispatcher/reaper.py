@@ -26,6 +26,7 @@ from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
 from laneyard.shared.store import runners as runner_store
 from laneyard.shared.store.database import Database, Doc
+from laneyard.shared.store.job_record import JobRecord
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +80,16 @@ class Reaper:
         query = {"state": str(JobState.RUNNING), "runner": runner_id}
         held = [d async for d in self.db["jobs"].find(query).limit(MAX_PER_TICK)]
         for doc in held:
-            await self._recover(doc, runner_id)
+            await self._recover(JobRecord.of(doc), runner_id)
         if len(held) < MAX_PER_TICK:
             await runner_store.forget(self.db, runner_id)
             log.warning("runner %s missed its heartbeats; %d of its jobs recovered", runner_id, len(held))
 
-    async def _recover(self, doc: Doc, holder: str) -> None:
-        fate = await lifecycle.recover_lost(self.db, self.bus, doc, holder)
+    async def _recover(self, job: JobRecord, holder: str) -> None:
+        fate = await lifecycle.recover_lost(self.db, self.bus, job, holder)
         if fate is not None:
             dispatch_metrics.JOBS_REAPED.labels(str(Reason.RUNNER_LOST), str(fate)).inc()
-            log.warning("runner %s lost mid-task: %s", holder, fate, extra={"job_id": doc["_id"]})
+            log.warning("runner %s lost mid-task: %s", holder, fate, extra={"job_id": job.id})
 
     async def _expire_overstays(self, live: dict[str, Doc], now: float) -> None:
         ids = [job_id for d in live.values() for job_id in (d.get("running") or {})][:MAX_PER_TICK]
@@ -96,10 +97,11 @@ class Reaper:
             return
         query = {"_id": {"$in": ids}, "state": str(JobState.RUNNING)}
         async for doc in self.db["jobs"].find(query, projection=NO_ARGS):
-            why = lifecycle.overstay(doc, now, self.grace)
-            if why is not None and await lifecycle.expire(self.db, doc, why):
+            job = JobRecord.of(doc)
+            why = lifecycle.overstay(job, now, self.grace)
+            if why is not None and await lifecycle.expire(self.db, job, why):
                 dispatch_metrics.JOBS_REAPED.labels(str(why.reason), "fail").inc()
-                log.warning("ended: %s", why.error, extra={"job_id": doc["_id"]})
+                log.warning("ended: %s", why.error, extra={"job_id": job.id})
 
     async def _reap_orphans(self, live: dict[str, Doc], now: float) -> None:
         """RUNNING jobs no live runner holds: their runner left no heartbeat record (it was reaped
@@ -108,17 +110,17 @@ class Reaper:
         query = {"state": str(JobState.RUNNING)}
         found = 0
         async for doc in self.db["jobs"].find(query):
-            holder = str(doc.get("runner"))
-            attempt = str(doc.get("attempt") or 1)
-            started = float((doc.get("timeline") or {}).get(attempt, {}).get(JobState.RUNNING, now))
+            job = JobRecord.of(doc)
+            holder = str(job.runner)
+            started = job.entered(JobState.RUNNING) or now
             runner = live.get(holder)
             if runner is not None:
                 reported_since = float(runner.get("last_seen") or 0) > started + self.heartbeat
-                if doc["_id"] in (runner.get("running") or {}) or not reported_since:
+                if job.id in (runner.get("running") or {}) or not reported_since:
                     continue
             elif now - started < self.runner_timeout:
                 continue
-            await self._recover(doc, holder)
+            await self._recover(job, holder)
             found += 1
             if found >= MAX_PER_TICK:
                 break

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import logging
-import random
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -24,11 +23,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from pydantic import ValidationError
 
 from laneyard.services.runner import failures
-from laneyard.services.runner.context import TaskContext
-from laneyard.services.runner.execute import run_task
-from laneyard.services.runner.job_logs import LogBuffer
+from laneyard.services.runner.attempt import retry_delay, run_attempt
 from laneyard.services.runner.outcome import Outcome
-from laneyard.services.runner.pulse import Pulse
 from laneyard.services.runner.registry import Registry
 from laneyard.services.runner.reporter import Ledger
 from laneyard.services.runner.subtasks import Spawner
@@ -223,62 +219,9 @@ class Worker:
     async def _run(self, job: JobMessage, attempt: int) -> Outcome:
         task = self.registry.get(job.task)
         assert task is not None
-        buffer = LogBuffer(
-            self.db, job.id, attempt, self.settings.runner_log_batch_lines, self.settings.runner_log_max_lines
+        return await run_attempt(
+            task, job, attempt, self.db, self.settings, self.id, self.spawner.for_job(job, attempt), self.pool
         )
-        pulse = Pulse(self.db, job.id, attempt, self.id, job.task)
-        ctx = TaskContext(
-            job.id, attempt, self.id, job.cluster, buffer, self.spawner.for_job(job, attempt),
-            schedule_id=job.schedule_id, last_completed_at=TaskContext.utc(job.last_completed_at),
-            pulse=pulse,
-        )  # fmt: skip
-        buffer.start()
-        pulse.start()
-        try:
-            work = run_task(
-                task,
-                ctx,
-                job.args,
-                job.max_execution_time,
-                self.pool,
-                job.tier,
-                self.settings.kill_grace_seconds,
-            )
-            if job.heartbeat_timeout is None:
-                outcome = await work
-            else:
-                outcome = await self._unless_silent(asyncio.ensure_future(work), pulse, job.heartbeat_timeout)
-        finally:
-            await pulse.close()
-            await buffer.close()
-        outcome.subtasks = ctx.subtasks
-        return outcome
-
-    async def _unless_silent(self, work: asyncio.Future[Outcome], pulse: Pulse, limit: float) -> Outcome:
-        """The task's outcome, or ERROR ``heartbeat timeout`` once it has been silent for ``limit``
-        seconds (a sync task's thread cannot be stopped and runs on, as at its time limit; a
-        subprocess task is killed)."""
-        try:
-            while not work.done():
-                left = limit - pulse.silent_for()
-                if left <= 0:
-                    silent = pulse.silent_for()
-                    work.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await work
-                    runner_metrics.TASKS_STUCK.labels(pulse.task).inc()
-                    return Outcome(
-                        JobState.ERROR,
-                        error=f"stuck: no heartbeat for {silent:.1f}s (heartbeat_timeout {limit:g}s)",
-                        reason=str(Reason.HEARTBEAT_TIMEOUT),
-                    )
-                await asyncio.wait({work}, timeout=min(left, 1.0))
-            return work.result()
-        except asyncio.CancelledError:
-            work.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await work
-            raise
 
     async def _finish(self, job: JobMessage, attempt: int, outcome: Outcome) -> None:
         if outcome.state is JobState.ERROR and attempt <= job.max_retries:
@@ -365,12 +308,6 @@ class Worker:
             log.info("requeued at shutdown", extra={"job_id": job.id})
         except Exception:
             log.exception("requeue at shutdown failed; the reaper will recover it", extra={"job_id": job.id})
-
-
-def retry_delay(backoff: float, attempt: int, rng: random.Random | None = None) -> float:
-    """Seconds before retry ``attempt + 1``: exponential from ``backoff``, with 20% jitter."""
-    jitter: float = (rng or random).uniform(0.8, 1.2)
-    return float(backoff * 2.0 ** (attempt - 1) * jitter)
 
 
 def _cancelled() -> Outcome:

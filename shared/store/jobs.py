@@ -61,31 +61,6 @@ async def insert(db: Database, job: JobMessage) -> bool:
     return True
 
 
-def message_of(doc: Doc) -> JobMessage:
-    """The job message a stored job would travel as (to re-queue it without its original message)."""
-    return JobMessage(
-        id=doc["_id"],
-        task=doc["task"],
-        args=doc.get("args") or {},
-        lane=doc["lane"],
-        cluster=doc["cluster"],
-        priority=int(doc.get("priority") or 0),
-        tier=doc["tier"],
-        max_execution_time=float(doc["max_execution_time"]),
-        max_retries=int(doc.get("max_retries") or 0),
-        retry_backoff=float(doc.get("retry_backoff") or 0.0),
-        slots=int(doc.get("slots") or 1),
-        heartbeat_timeout=doc.get("heartbeat_timeout"),
-        attempt=int(doc.get("attempt") or 1),
-        submitted_at=float(doc.get("created_at") or time.time()),
-        labels=doc.get("labels") or {},
-        idempotency_key=doc.get("idempotency_key"),
-        parent_id=doc.get("parent_id"),
-        schedule_id=doc.get("schedule_id"),
-        last_completed_at=doc.get("last_completed_at"),
-    )
-
-
 async def get(db: Database, job_id: str) -> Doc | None:
     return await db["jobs"].find_one({"_id": job_id})
 

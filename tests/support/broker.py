@@ -36,7 +36,8 @@ async def message_count(settings: Settings, queue: str) -> int | None:
 
 
 async def delete_queues(settings: Settings, *names: str, exchanges: tuple[str, ...] = ()) -> None:
-    """The queues a test made beyond those ``delete_topology`` knows about."""
+    """Deletes queues and exchanges, those that exist (e.g. what a test made beyond those
+    ``delete_topology`` knows about)."""
     connection = await aio_pika.connect(settings.amqp_url, timeout=settings.network_timeout)
     try:
         for name in names:
@@ -58,32 +59,15 @@ async def delete_queues(settings: Settings, *names: str, exchanges: tuple[str, .
 async def delete_topology(settings: Settings, lanes: tuple[tuple[str, str], ...] = ()) -> None:
     """Removes this test's durable queues and exchanges so the broker does not fill up across runs."""
     names = Names(settings.prefix)
-    connection = await aio_pika.connect(settings.amqp_url, timeout=settings.network_timeout)
-    try:
-        queues = [names.submit_queue, names.dead_queue, names.cluster_queue("default")]
-        queues += [names.delay_queue(ms) for ms in delay_ladder(settings.delay_min_ms, settings.delay_max_ms)]
-        queues += [
-            names.lane_queue(lane, cluster) for lane in ("main", "logs", "other") for cluster in ("default",)
-        ]
-        queues += [names.lane_queue(lane, cluster) for lane, cluster in lanes]
-        exchanges = [
-            names.submit_exchange, names.lanes_exchange, names.clusters_exchange, names.delay_exchange,
-            names.dead_exchange, names.capacity_exchange, names.control_exchange,
-        ]  # fmt: skip
-        for name in queues:
-            channel = await connection.channel()
-            try:
-                await channel.queue_delete(name)
-            except aio_pika.exceptions.ChannelClosed:
-                pass
-        for name in exchanges:
-            channel = await connection.channel()
-            try:
-                await channel.exchange_delete(name)
-            except aio_pika.exceptions.ChannelClosed:
-                pass
-    finally:
-        await connection.close()
+    queues = [names.submit_queue, names.dead_queue, names.cluster_queue("default")]
+    queues += [names.delay_queue(ms) for ms in delay_ladder(settings.delay_min_ms, settings.delay_max_ms)]
+    queues += [names.lane_queue(lane, "default") for lane in ("main", "logs", "other")]
+    queues += [names.lane_queue(lane, cluster) for lane, cluster in lanes]
+    exchanges = (
+        names.submit_exchange, names.lanes_exchange, names.clusters_exchange, names.delay_exchange,
+        names.dead_exchange, names.capacity_exchange, names.control_exchange,
+    )  # fmt: skip
+    await delete_queues(settings, *queues, exchanges=exchanges)
 
 
 async def unacked(settings: Settings, queue: str) -> tuple[int, int] | None:

@@ -25,7 +25,7 @@ from laneyard.shared.models import (
     SubmitResult,
 )
 from laneyard.shared.states import TERMINAL, JobState
-from laneyard.shared.store import job_queries, jobs, logs, paging
+from laneyard.shared.store import job_queries, job_record, jobs, logs, paging
 from laneyard.shared.views import utc
 from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, LogPage
 
@@ -155,18 +155,17 @@ def router(ctx: Context) -> APIRouter:
         """A queued job is cancelled at once (200); a running one is asked to stop (202)."""
         # A few rounds, because the job may move on between reading its state and changing it.
         for _ in range(5):
-            doc = await jobs.get(ctx.db, job_id)
-            if doc is None:
+            stored = await job_record.read(ctx.db, job_id)
+            if stored is None:
                 raise Rejected(404, f"no job {job_id!r}")
-            state = JobState(doc["state"])
-            attempt = int(doc.get("attempt") or 1)
+            state, attempt = stored.state, stored.attempt
             if state in TERMINAL:
                 raise Rejected(
                     409, f"job {job_id!r} is already {state}; only unfinished jobs can be cancelled"
                 )
             if state in lifecycle.CANCELLABLE:
                 if await lifecycle.cancel_queued(ctx.db, job_id, attempt):
-                    runner_metrics.TASKS_CANCELLED.labels(str(doc.get("task", ""))).inc()
+                    runner_metrics.TASKS_CANCELLED.labels(stored.task).inc()
                     return CancelResult(id=job_id, state=JobState.CANCELLED)
                 continue
             if state is JobState.AWAITING_SUBTASKS:
