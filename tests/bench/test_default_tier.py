@@ -116,6 +116,14 @@ async def test_default_tier_submit_to_start_idle_and_beside_the_demo(
     try:
         stack.add("admission"), stack.add("dispatcher"), stack.add("runner")
         await asyncio.to_thread(stack.wait_ready)
+        # Measured from a warm stack: the runner has reported to the dispatcher (it does so every
+        # heartbeat), so the first jobs do not wait for a runner to appear.
+        for _ in range(300):
+            status = await client.status()
+            if any(c.runners.idle + c.runners.busy for c in status.clusters.values()):
+                break
+            await asyncio.sleep(0.2)
+        await asyncio.sleep(user.heartbeat_seconds)
         print(
             f"\nrunner offers {user.runner_cpu_millicores} m, {user.runner_memory_mib} MiB, "
             f"{user.runner_slots} slots; delays {user.delay_min_ms}-{user.delay_max_ms} ms",
