@@ -54,7 +54,7 @@ class Active:
     task: asyncio.Task[object] | None = None
     cancel_requested: bool = False  # set before its task is cancelled on request (not at shutdown)
     # Its outcome is known and being recorded: a cancel request now would interrupt the recording
-    # and leave the message unacked (and the job RUNNING under a live runner), so it is ignored.
+    # and leave the job RUNNING under a live runner, so it is ignored.
     finishing: bool = False
 
 
