@@ -278,7 +278,7 @@ def main() -> int:
         settings = Settings(
             amqp_url=amqp, mongo_url=mongo, mongo_db=tag, prefix=tag, http_host="127.0.0.1",
             http_port=free_port(), heartbeat_seconds=1.0, lane_rates="logs=2", log_json=True,
-            delay_min_ms=250, delay_max_ms=4000,
+            delay_min_ms=250, delay_max_ms=4000, runner_demo_tasks=True,
         )  # fmt: skip
         stack = Stack(settings, tmp)
         dispatcher_port, runner_ports = free_port(), [free_port(), free_port()]

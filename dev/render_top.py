@@ -132,6 +132,7 @@ def main() -> int:
         settings = Settings(
             prefix=tag, mongo_db=tag, http_host="127.0.0.1", http_port=free_port(), heartbeat_seconds=0.5,
             delay_min_ms=100, delay_max_ms=1600, shutdown_grace_seconds=5, log_json=True,
+            runner_demo_tasks=True,
         )  # fmt: skip
         ensure_rabbitmq(settings.amqp_url)
         mongo = EmbeddedMongo(Path(tmp) / "mongo")

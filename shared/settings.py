@@ -30,7 +30,10 @@ class Settings(BaseSettings):
     # can share one broker without seeing each other's messages.
     prefix: str = "laneyard"
 
-    http_host: str = "0.0.0.0"
+    # Loopback unless told otherwise: an admission without API keys refuses any other address
+    # unless allow_open is set (services/admission/exposure.py).
+    http_host: str = "127.0.0.1"
+    allow_open: bool = False
     http_port: int = 8080
     metrics_port: int = 0  # dispatcher/runner metrics port; 0 = none
 
@@ -78,8 +81,9 @@ class Settings(BaseSettings):
     runner_memory_mib: int = Field(default_factory=_memory_mib)
     runner_slots: int = 16
     runner_cluster: str = "default"
-    runner_tasks: str = ""  # comma-separated import paths of task modules, besides the demo tasks
-    runner_demo_tasks: bool = True
+    runner_tasks: str = ""  # comma-separated import paths of task modules
+    # The built-in demo.* tasks: laneyard up and --demo-tasks turn them on, a plain runner has none.
+    runner_demo_tasks: bool = False
     runner_log_batch_lines: int = 200
     runner_log_max_lines: int = 10_000
     shutdown_grace_seconds: float = 30.0

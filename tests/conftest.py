@@ -46,6 +46,7 @@ def settings(amqp_url: str, mongo_url: str) -> Settings:
         runner_cpu_millicores=4000,
         runner_memory_mib=8192,
         runner_slots=8,
+        runner_demo_tasks=True,  # many tests run the demo.* tasks
         shutdown_grace_seconds=5,
         log_json=True,
     )

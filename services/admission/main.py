@@ -7,6 +7,7 @@ import logging
 
 import uvicorn
 
+from laneyard.services.admission import exposure
 from laneyard.services.admission.amqp_ingress import AmqpIngress
 from laneyard.services.admission.auth import Auth, parse_api_keys
 from laneyard.services.admission.http_api import create_app
@@ -68,4 +69,8 @@ async def serve(settings: Settings) -> None:
 
 def main(settings: Settings) -> None:
     log_config.configure("admission", settings)
+    why = exposure.refusal(settings.http_host, bool(parse_api_keys(settings.api_keys)), settings.allow_open)
+    if why is not None:
+        log.error(why)
+        raise SystemExit(f"laneyard admission: {why}")
     asyncio.run(serve(settings))

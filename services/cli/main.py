@@ -55,8 +55,11 @@ def runner(
     slots: Annotated[int | None, typer.Option(help="tasks run at once at most")] = None,
     cpu: Annotated[int | None, typer.Option(help="CPU offered, millicores")] = None,
     memory: Annotated[int | None, typer.Option(help="memory offered, MiB")] = None,
+    demo_tasks: Annotated[
+        bool, typer.Option("--demo-tasks", help="also run the built-in demo.* tasks (off unless asked)")
+    ] = False,
 ) -> None:
-    """Run a runner for one cluster."""
+    """Run a runner for one cluster: it runs only the tasks its --tasks modules register."""
     from laneyard.services.runner.main import main
 
     update = {
@@ -65,6 +68,7 @@ def runner(
         "runner_slots": slots,
         "runner_cpu_millicores": cpu,
         "runner_memory_mib": memory,
+        "runner_demo_tasks": True if demo_tasks else None,
     }
     settings = get_settings().model_copy(update={k: v for k, v in update.items() if v is not None})
     main(settings)

@@ -73,7 +73,8 @@ def run_stack(settings: Settings, *, demo: bool, runners: int, data_dir: str) ->
         Child("admission", [*laneyard, "admission"], env),
         Child("dispatcher", [*laneyard, "dispatcher"], env),
     ]
-    children += [Child(f"runner-{i + 1}", [*laneyard, "runner"], env) for i in range(runners)]
+    # The demo's tasks, for laneyard up is the way to try Laneyard; a plain runner has none.
+    children += [Child(f"runner-{i + 1}", [*laneyard, "runner", "--demo-tasks"], env) for i in range(runners)]
     if demo:
         url = f"http://127.0.0.1:{settings.http_port}"
         children.append(Child("demo", [*laneyard, "demo", "--url", url], env))

@@ -39,7 +39,7 @@ def stack(amqp_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactor
         amqp_url=amqp_url, mongo_url=mongo_url, mongo_db=tag, prefix=tag, http_host="127.0.0.1",
         http_port=free_port(), delay_min_ms=100, delay_max_ms=1600, heartbeat_seconds=0.5,
         runner_cpu_millicores=4000, runner_memory_mib=8192, runner_slots=8, shutdown_grace_seconds=5,
-        log_json=True,
+        log_json=True, runner_demo_tasks=True,
     )  # fmt: skip
     s = Stack(
         settings, tmp_path_factory.mktemp("cli"), env_extra={"LANEYARD_RUNNER_TASKS": "tests.e2e.tasks"}
