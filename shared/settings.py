@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     max_args_bytes: int = 256 * 1024
     # Admission: "key1:submit,read;key2:admin" (scopes submit, read, admin); empty = an open API.
     api_keys: str = ""
+    # A file of "sha256:<hex> scope,scope" lines: keys by their digest only (`laneyard keys new`).
+    api_keys_file: str | None = None
     # Admission caches which clusters and throttle rates exist for this long (seconds).
     admission_cache_seconds: float = 2.0
     # Admission rates in jobs per second, "main=200,bulk=50"; changeable at run time through the API.

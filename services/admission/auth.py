@@ -1,15 +1,24 @@
-"""API keys and their scopes, from ``LANEYARD_API_KEYS="key1:submit,read;key2:admin"``.
+"""API keys and their scopes.
+
+From ``LANEYARD_API_KEYS="key1:submit,read;key2:admin"``, and from ``LANEYARD_API_KEYS_FILE``, whose
+lines are ``sha256:<hex> submit,read`` (``#`` starts a comment): the file holds only hashes, so the
+configuration holds no usable secret. ``laneyard keys new`` prints a key and its line.
 
 Scopes: ``submit`` (submit and cancel jobs), ``read`` (jobs, logs, clusters, status, throttles) and
 ``admin`` (everything, plus clusters and throttles changes). With no key configured the API is
-open, which start-up announces loudly. Keys are never logged.
+open (and admission listens on loopback only). Keys are never logged; only their SHA-256 digests
+are kept in memory.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import logging
+import re
+import secrets
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -39,9 +48,52 @@ def parse_api_keys(text: str) -> dict[str, frozenset[str]]:
     return keys
 
 
+_HASHED = re.compile(r"^sha256:([0-9a-f]{64})$")
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+def parse_key_file(text: str) -> dict[bytes, frozenset[str]]:
+    """``sha256:<hex> scope,scope`` lines; the digest -> scopes."""
+    keys: dict[bytes, frozenset[str]] = {}
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        hashed, _, scope_text = line.partition(" ")
+        found = _HASHED.match(hashed)
+        if found is None:
+            raise ValueError(f"API key file line {number}: expected 'sha256:<64 hex digits> scope,scope'")
+        scopes = frozenset(s.strip() for s in scope_text.split(",") if s.strip())
+        if not scopes or not scopes <= SCOPES:
+            raise ValueError(
+                f"API key file line {number} has scopes {sorted(scopes)}; allowed: {sorted(SCOPES)}"
+            )
+        keys[bytes.fromhex(found.group(1))] = scopes
+    return keys
+
+
+def load_keys(api_keys: str, api_keys_file: str | None) -> dict[bytes, frozenset[str]]:
+    """Every configured key as digest -> scopes (read once, at start-up)."""
+    keys = {digest(key): scopes for key, scopes in parse_api_keys(api_keys).items()}
+    if api_keys_file:
+        keys.update(parse_key_file(Path(api_keys_file).read_text()))
+    return keys
+
+
+def new_key(scopes: frozenset[str]) -> tuple[str, str]:
+    """A fresh key and the line of ``LANEYARD_API_KEYS_FILE`` that accepts it with ``scopes``."""
+    if not scopes or not scopes <= SCOPES:
+        raise ValueError(f"scopes {sorted(scopes)}; allowed: {sorted(SCOPES)}")
+    key = f"ly_{secrets.token_urlsafe(32)}"
+    return key, f"sha256:{digest(key).hex()} {','.join(sorted(scopes))}"
+
+
 class Auth:
-    def __init__(self, keys: dict[str, frozenset[str]]) -> None:
-        self._keys = [(k.encode(), scopes) for k, scopes in keys.items()]
+    def __init__(self, keys: dict[bytes, frozenset[str]]) -> None:
+        self._keys = list(keys.items())
 
     @property
     def open(self) -> bool:
@@ -51,12 +103,12 @@ class Auth:
         if self.open:
             log.warning(
                 "NO API KEYS ARE CONFIGURED: the admission API is OPEN to anyone who can reach it; "
-                "set LANEYARD_API_KEYS to require keys"
+                "set LANEYARD_API_KEYS or LANEYARD_API_KEYS_FILE to require keys"
             )
 
     def scopes_of(self, presented: str) -> frozenset[str] | None:
         found: frozenset[str] | None = None
-        given = presented.encode()
+        given = digest(presented)
         for key, scopes in self._keys:
             # Every key is compared in constant time, so timing does not reveal how much of one matched.
             if hmac.compare_digest(key, given):

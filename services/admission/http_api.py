@@ -8,7 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from laneyard.services.admission.auth import Auth, parse_api_keys
+from laneyard.services.admission.auth import Auth, load_keys
 from laneyard.services.admission.body_limit import BodyLimit
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected, retry_after
 from laneyard.services.admission.routes import (
@@ -41,7 +41,7 @@ def create_app(
     admitter: Admitter, db: Database, settings: Settings | None = None, rates: RateBook | None = None
 ) -> FastAPI:
     settings = settings or get_settings()
-    auth = Auth(parse_api_keys(settings.api_keys))
+    auth = Auth(load_keys(settings.api_keys, settings.api_keys_file))
     ctx = Context(admitter, db, settings, auth, rates or admitter.rates or RateBook(db, settings))
     app = FastAPI(title="Laneyard", version="0.1.0", summary="Admission API of the Laneyard job scheduler")
 

@@ -9,7 +9,7 @@ import uvicorn
 
 from laneyard.services.admission import exposure
 from laneyard.services.admission.amqp_ingress import AmqpIngress
-from laneyard.services.admission.auth import Auth, parse_api_keys
+from laneyard.services.admission.auth import Auth, load_keys
 from laneyard.services.admission.http_api import create_app
 from laneyard.services.admission.throttling.mover import Movers
 from laneyard.shared import log_config
@@ -56,7 +56,7 @@ async def serve(settings: Settings) -> None:
         lifespan="off",
     )
     server = uvicorn.Server(config)
-    Auth(parse_api_keys(settings.api_keys)).warn_if_open()
+    Auth(load_keys(settings.api_keys, settings.api_keys_file)).warn_if_open()
     log.info("admission listening on http://%s:%d", settings.http_host, settings.http_port)
     try:
         await server.serve()
@@ -69,7 +69,8 @@ async def serve(settings: Settings) -> None:
 
 def main(settings: Settings) -> None:
     log_config.configure("admission", settings)
-    why = exposure.refusal(settings.http_host, bool(parse_api_keys(settings.api_keys)), settings.allow_open)
+    keys = load_keys(settings.api_keys, settings.api_keys_file)
+    why = exposure.refusal(settings.http_host, bool(keys), settings.allow_open)
     if why is not None:
         log.error(why)
         raise SystemExit(f"laneyard admission: {why}")

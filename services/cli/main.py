@@ -1,5 +1,5 @@
 """``laneyard``: one subcommand per service, ``up`` for the whole stack, a demo workload, and the
-operator commands (submit, jobs, job, logs, cancel, status, top, clusters, dlq) that talk to
+operator commands (submit, jobs, job, logs, cancel, status, top, clusters, dlq, keys) that talk to
 admission's HTTP API."""
 
 from __future__ import annotations
@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from laneyard.services.cli import clusters_cmd, dlq_cmd, exit_codes, jobs_cmd, logs_cmd, status_cmd, top
+from laneyard.services.cli import (
+    clusters_cmd,
+    dlq_cmd,
+    exit_codes,
+    jobs_cmd,
+    keys_cmd,
+    logs_cmd,
+    status_cmd,
+    top,
+)
 from laneyard.shared.settings import get_settings
 
 app = typer.Typer(
@@ -25,6 +34,7 @@ status_cmd.register(app)
 top.register(app)
 app.add_typer(clusters_cmd.app, name="clusters")
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(keys_cmd.app, name="keys")
 
 
 @app.command()

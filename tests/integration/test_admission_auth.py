@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from laneyard.services.admission.auth import Auth, parse_api_keys
+from laneyard.services.admission.auth import Auth, load_keys, new_key, parse_api_keys, parse_key_file
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.settings import Settings
 from laneyard.shared.store.database import Database
@@ -69,8 +73,8 @@ async def test_keys_and_scopes_guard_every_route(
 
 def test_an_open_api_is_announced_loudly(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        Auth(parse_api_keys("")).warn_if_open()
-        Auth(parse_api_keys("k:read")).warn_if_open()
+        Auth(load_keys("", None)).warn_if_open()
+        Auth(load_keys("k:read", None)).warn_if_open()
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "OPEN" in warnings[0].getMessage()
 
@@ -85,3 +89,37 @@ def test_key_settings_are_checked_without_echoing_the_key() -> None:
     assert "secret-value" not in str(info.value) and "write" in str(info.value)
     with pytest.raises(ValueError):
         parse_api_keys(":read")
+
+
+async def test_hashed_keys_from_a_file_made_by_laneyard_keys_new(
+    settings: Settings, db: Database, bus: Bus, tmp_path: Path
+) -> None:
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "laneyard.services.cli", "keys", "new", "--scopes", "read"],
+        capture_output=True, text=True, check=True, timeout=60,
+    )  # fmt: skip
+    printed = dict(line.split(": ", 1) for line in made.stdout.strip().splitlines())
+    key, line = printed["key"].strip(), printed["line"].strip()
+    assert line.startswith("sha256:") and key not in line
+    keys_file = tmp_path / "keys"
+    keys_file.write_text(f"# readers\n{line}\n\n")
+    async with api(settings, db, bus, api_keys_file=str(keys_file)) as (client, _):
+        assert (await client.get("/v1/status", headers=bearer(key))).status_code == 200
+        assert (await client.get("/v1/status", headers=bearer(key + "x"))).status_code == 401
+        denied = await client.post("/v1/jobs", json=BODY, headers=bearer(key))
+        assert denied.status_code == 403
+    assert (tmp_path / "keys").read_text().count(key) == 0
+
+
+def test_a_bad_key_file_line_is_refused_without_echoing_it() -> None:
+    good = "sha256:" + "ab" * 32 + " submit,read"
+    assert list(parse_key_file(f"{good}  # a comment\n").values()) == [frozenset({"submit", "read"})]
+    for bad in ("my-plain-secret read", "sha256:" + "ab" * 32 + " write", "sha256:abc read"):
+        with pytest.raises(ValueError) as info:
+            parse_key_file(bad)
+        assert "line 1" in str(info.value) and "my-plain-secret" not in str(info.value)
+    with pytest.raises(ValueError):
+        new_key(frozenset({"root"}))
+    key, line = new_key(frozenset({"admin"}))
+    assert len(key) > 40 and load_keys("", None) == {} and line.endswith(" admin")
