@@ -17,13 +17,16 @@ import hmac
 import logging
 import re
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from fastapi import Depends
+from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from laneyard.services.admission.auth_failures import FailureLimiter
 from laneyard.services.admission.errors import Rejected
+from laneyard.shared.metrics import admission as admission_metrics
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +95,9 @@ def new_key(scopes: frozenset[str]) -> tuple[str, str]:
 
 
 class Auth:
-    def __init__(self, keys: dict[bytes, frozenset[str]]) -> None:
+    def __init__(self, keys: dict[bytes, frozenset[str]], failures: FailureLimiter | None = None) -> None:
         self._keys = list(keys.items())
+        self.failures = failures or FailureLimiter()
 
     @property
     def open(self) -> bool:
@@ -116,16 +120,38 @@ class Auth:
         return found
 
     def require(self, scope: str) -> Callable[..., Awaitable[None]]:
-        async def check(creds: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:  # noqa: B008
+        async def check(
+            request: Request,
+            creds: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
+        ) -> None:
             if self.open:
                 return
+            address = request.client.host if request.client is not None else "unknown"
+            now = time.monotonic()
+            wait = self.failures.blocked_for(address, now)
+            if wait > 0:
+                admission_metrics.AUTH_FAILURES.labels("rate_limited").inc()
+                raise Rejected(
+                    429,
+                    f"too many failed authentications from this address; retry in {wait:.0f} s",
+                    {"Retry-After": str(max(1, round(wait)))},
+                )
             challenge = {"WWW-Authenticate": "Bearer"}
             if creds is None:
+                self._failed(address, now, "missing")
                 raise Rejected(401, "an API key is required: send 'Authorization: Bearer <key>'", challenge)
             scopes = self.scopes_of(creds.credentials)
             if scopes is None:
+                self._failed(address, now, "invalid")
                 raise Rejected(401, "the API key is not valid", challenge)
             if "admin" not in scopes and scope not in scopes:
+                admission_metrics.AUTH_FAILURES.labels("scope").inc()
                 raise Rejected(403, f"this API key does not have the {scope!r} scope")
 
         return check
+
+    def _failed(self, address: str, now: float, reason: str) -> None:
+        self.failures.failed(address, now)
+        admission_metrics.AUTH_FAILURES.labels(reason).inc()
+        # The address, never the key.
+        log.info("failed authentication (%s) from %s", reason, address)

@@ -32,6 +32,11 @@ JOBS_REJECTED = Counter(
     "Submissions refused; code is the HTTP status (lane and cluster are empty for an unreadable body)",
     (*LANE_CLUSTER, "code"),
 )
+AUTH_FAILURES = Counter(
+    "laneyard_auth_failures_total",
+    "Refused authentications: missing or invalid key, missing scope, or the address rate-limited",
+    ("reason",),
+)
 JOBS_DEDUPLICATED = Counter(
     "laneyard_jobs_deduplicated_total",
     "Submissions whose idempotency key already named a job (answered with that job, nothing queued)",

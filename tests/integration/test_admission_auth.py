@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from prometheus_client import REGISTRY
 
 from laneyard.services.admission.auth import Auth, load_keys, new_key, parse_api_keys, parse_key_file
 from laneyard.shared.amqp.bus import Bus
@@ -123,3 +124,20 @@ def test_a_bad_key_file_line_is_refused_without_echoing_it() -> None:
         new_key(frozenset({"root"}))
     key, line = new_key(frozenset({"admin"}))
     assert len(key) > 40 and load_keys("", None) == {} and line.endswith(" admin")
+
+
+async def test_an_address_that_keeps_failing_is_rate_limited_and_counted(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    before = REGISTRY.get_sample_value("laneyard_auth_failures_total", {"reason": "invalid"}) or 0.0
+    async with api(settings, db, bus, api_keys=KEYS) as (client, _):
+        for i in range(20):
+            bad = await client.get("/v1/status", headers=bearer(f"guess-{i}"))
+            assert bad.status_code == 401
+        held = await client.get("/v1/status", headers=bearer("read-key-2"))
+        assert held.status_code == 429 and "too many failed authentications" in held.json()["detail"]
+        assert int(held.headers["retry-after"]) >= 1
+    after = REGISTRY.get_sample_value("laneyard_auth_failures_total", {"reason": "invalid"}) or 0.0
+    assert after - before == 20
+    limited = REGISTRY.get_sample_value("laneyard_auth_failures_total", {"reason": "rate_limited"})
+    assert limited is not None and limited >= 1
