@@ -111,14 +111,12 @@ class AsyncClient:
         for chunk in batching.chunked(pending):
             for attempt in range(1, self.retry.attempts + 1):
                 result = await self.send(calls.submit_batch([body for _, body in chunk]))
-                again = []
-                for (index, body), item in zip(chunk, result.jobs, strict=True):
-                    if batching.retry_item(item) and attempt < self.retry.attempts:
-                        again.append((index, body))
-                    elif item.id is not None and item.status < 300:
-                        out[index] = Job(item.id, self, duplicate=item.duplicate)
-                    else:
-                        out[index] = batching.refusal(item) or Refused("no job id in the answer", 502)
+                settled, again = batching.sort_out(chunk, result.jobs, attempt < self.retry.attempts)
+                for index, item in settled:
+                    found = batching.answer(item)
+                    out[index] = (
+                        found if isinstance(found, Refused) else Job(found[0], self, duplicate=found[1])
+                    )
                 if not again:
                     break
                 chunk = again

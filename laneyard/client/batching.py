@@ -56,3 +56,25 @@ def refusal(item: BatchItem) -> Refused | None:
 
 def retry_item(item: BatchItem) -> bool:
     return item.status in RETRY_ITEM
+
+
+def sort_out(
+    chunk: list[tuple[int, dict[str, Any]]], items: list[BatchItem], may_retry: bool
+) -> tuple[list[tuple[int, BatchItem]], list[tuple[int, dict[str, Any]]]]:
+    """A batch's answers: the items settled (admitted, duplicate or refused for good), by their
+    place in the caller's list, and the jobs to send again (answered "not now", retries left)."""
+    settled: list[tuple[int, BatchItem]] = []
+    again: list[tuple[int, dict[str, Any]]] = []
+    for (index, body), item in zip(chunk, items, strict=True):
+        if may_retry and retry_item(item):
+            again.append((index, body))
+        else:
+            settled.append((index, item))
+    return settled, again
+
+
+def answer(item: BatchItem) -> tuple[str, bool] | Refused:
+    """A settled item's job id and whether it was a duplicate, or why it was refused."""
+    if item.id is not None and item.status < 300:
+        return item.id, item.duplicate
+    return refusal(item) or Refused("no job id in the answer", 502)

@@ -104,13 +104,19 @@ def nothing(_: httpx.Response) -> None:
     return None
 
 
+def job_body(task: str, args: Mapping[str, Any] | None, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """A job's JSON: the fields given (None leaves the server's default), times as ISO 8601."""
+    body: dict[str, Any] = {"task": task, "args": dict(args or {})}
+    for key, value in fields.items():
+        if value is not None:
+            body[key] = value.isoformat() if isinstance(value, datetime) else value
+    return body
+
+
 def submission(task: str, args: Mapping[str, Any] | None, options: SubmitOptions) -> dict[str, Any]:
     """The JSON body of one job. Without an idempotency key of the caller's, one is made here, so a
     submission retried after a lost answer is the same job, never a second one."""
-    body: dict[str, Any] = {"task": task, "args": dict(args or {})}
-    for key, value in options.items():
-        if value is not None:
-            body[key] = value.isoformat() if isinstance(value, datetime) else value
+    body = job_body(task, args, options)
     body.setdefault("idempotency_key", f"client:{uuid.uuid4().hex}")
     return body
 
@@ -241,11 +247,7 @@ def schedule_body(
     options: SubmitOptions,
     **when: Any,
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"task": task, "args": dict(args or {})}
-    for key, value in {**options, **when}.items():
-        if value is not None:
-            body[key] = value.isoformat() if isinstance(value, datetime) else value
-    return body
+    return job_body(task, args, {**options, **when})
 
 
 def throttle_target(lane: str | None, cluster: str | None) -> tuple[str, str]:
