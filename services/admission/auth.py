@@ -1,13 +1,15 @@
 """API keys and their scopes.
 
-From ``LANEYARD_API_KEYS="key1:submit,read;key2:admin"``, and from ``LANEYARD_API_KEYS_FILE``, whose
-lines are ``sha256:<hex> submit,read`` (``#`` starts a comment): the file holds only hashes, so the
-configuration holds no usable secret. ``laneyard keys new`` prints a key and its line.
+From ``LANEYARD_API_KEYS="key1:submit,read lanes=reports;key2:admin"``, and from
+``LANEYARD_API_KEYS_FILE``, whose lines are ``sha256:<hex> submit,read [lanes=a,b] [clusters=c]``
+(``#`` starts a comment): the file holds only hashes, so the configuration holds no usable secret.
+``laneyard keys new`` prints a key and its line.
 
-Scopes: ``submit`` (submit and cancel jobs), ``read`` (jobs, logs, clusters, status, throttles) and
-``admin`` (everything, plus clusters and throttles changes). With no key configured the API is
-open (and admission listens on loopback only). Keys are never logged; only their SHA-256 digests
-are kept in memory.
+Scopes: ``submit`` (submit and cancel jobs, manage schedules), ``read`` (jobs, logs, clusters,
+status, throttles, schedules, dead letters) and ``admin`` (everything, plus clusters, throttles and
+replays). ``lanes=``/``clusters=`` limit a key to those (``services.admission.grants``). With no key
+configured the API is open (and admission listens on loopback only). Keys are never logged; only
+their SHA-256 digests are kept in memory.
 """
 
 from __future__ import annotations
@@ -26,28 +28,25 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from laneyard.services.admission.auth_failures import FailureLimiter
 from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.grants import Grant, parse_grant
 from laneyard.shared.metrics import admission as admission_metrics
 
 log = logging.getLogger(__name__)
 
-SCOPES = frozenset({"submit", "read", "admin"})
 bearer = HTTPBearer(auto_error=False, description="an API key from LANEYARD_API_KEYS")
 
 
-def parse_api_keys(text: str) -> dict[str, frozenset[str]]:
-    keys: dict[str, frozenset[str]] = {}
+def parse_api_keys(text: str) -> dict[str, Grant]:
+    keys: dict[str, Grant] = {}
     for number, entry in enumerate(text.split(";"), start=1):
         entry = entry.strip()
         if not entry:
             continue
-        key, _, scope_text = entry.rpartition(":")
-        scopes = frozenset(s.strip() for s in scope_text.split(",") if s.strip())
+        key, _, grant_text = entry.rpartition(":")
         # The message names the entry's position, never the key itself.
         if not key.strip():
             raise ValueError(f"API key entry {number} has no key: expected key:scope,scope")
-        if not scopes or not scopes <= SCOPES:
-            raise ValueError(f"API key entry {number} has scopes {sorted(scopes)}; allowed: {sorted(SCOPES)}")
-        keys[key.strip()] = scopes
+        keys[key.strip()] = parse_grant(grant_text, f"API key entry {number}")
     return keys
 
 
@@ -58,44 +57,38 @@ def digest(key: str) -> bytes:
     return hashlib.sha256(key.encode()).digest()
 
 
-def parse_key_file(text: str) -> dict[bytes, frozenset[str]]:
-    """``sha256:<hex> scope,scope`` lines; the digest -> scopes."""
-    keys: dict[bytes, frozenset[str]] = {}
+def parse_key_file(text: str) -> dict[bytes, Grant]:
+    """``sha256:<hex> scope,scope [lanes=a,b] [clusters=c,d]`` lines; the digest -> its grant."""
+    keys: dict[bytes, Grant] = {}
     for number, raw in enumerate(text.splitlines(), start=1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
-        hashed, _, scope_text = line.partition(" ")
+        hashed, _, grant_text = line.partition(" ")
         found = _HASHED.match(hashed)
         if found is None:
             raise ValueError(f"API key file line {number}: expected 'sha256:<64 hex digits> scope,scope'")
-        scopes = frozenset(s.strip() for s in scope_text.split(",") if s.strip())
-        if not scopes or not scopes <= SCOPES:
-            raise ValueError(
-                f"API key file line {number} has scopes {sorted(scopes)}; allowed: {sorted(SCOPES)}"
-            )
-        keys[bytes.fromhex(found.group(1))] = scopes
+        keys[bytes.fromhex(found.group(1))] = parse_grant(grant_text, f"API key file line {number}")
     return keys
 
 
-def load_keys(api_keys: str, api_keys_file: str | None) -> dict[bytes, frozenset[str]]:
-    """Every configured key as digest -> scopes (read once, at start-up)."""
-    keys = {digest(key): scopes for key, scopes in parse_api_keys(api_keys).items()}
+def load_keys(api_keys: str, api_keys_file: str | None) -> dict[bytes, Grant]:
+    """Every configured key as digest -> grant (read once, at start-up)."""
+    keys = {digest(key): grant for key, grant in parse_api_keys(api_keys).items()}
     if api_keys_file:
         keys.update(parse_key_file(Path(api_keys_file).read_text()))
     return keys
 
 
-def new_key(scopes: frozenset[str]) -> tuple[str, str]:
-    """A fresh key and the line of ``LANEYARD_API_KEYS_FILE`` that accepts it with ``scopes``."""
-    if not scopes or not scopes <= SCOPES:
-        raise ValueError(f"scopes {sorted(scopes)}; allowed: {sorted(SCOPES)}")
+def new_key(grant: Grant) -> tuple[str, str]:
+    """A fresh key and the line of ``LANEYARD_API_KEYS_FILE`` that gives it ``grant``."""
+    parse_grant(grant.describe(), "the new key")  # the same checks as when the line is read back
     key = f"ly_{secrets.token_urlsafe(32)}"
-    return key, f"sha256:{digest(key).hex()} {','.join(sorted(scopes))}"
+    return key, f"sha256:{digest(key).hex()} {grant.describe()}"
 
 
 class Auth:
-    def __init__(self, keys: dict[bytes, frozenset[str]], failures: FailureLimiter | None = None) -> None:
+    def __init__(self, keys: dict[bytes, Grant], failures: FailureLimiter | None = None) -> None:
         self._keys = list(keys.items())
         self.failures = failures or FailureLimiter()
 
@@ -110,22 +103,24 @@ class Auth:
                 "set LANEYARD_API_KEYS or LANEYARD_API_KEYS_FILE to require keys"
             )
 
-    def scopes_of(self, presented: str) -> frozenset[str] | None:
-        found: frozenset[str] | None = None
+    def grant_of(self, presented: str) -> Grant | None:
+        found: Grant | None = None
         given = digest(presented)
-        for key, scopes in self._keys:
+        for key, grant in self._keys:
             # Every key is compared in constant time, so timing does not reveal how much of one matched.
             if hmac.compare_digest(key, given):
-                found = scopes
+                found = grant
         return found
 
-    def require(self, scope: str) -> Callable[..., Awaitable[None]]:
+    def require(self, scope: str) -> Callable[..., Awaitable[Grant]]:
+        """A FastAPI dependency: the request's grant, once its key is known to hold ``scope``."""
+
         async def check(
             request: Request,
             creds: HTTPAuthorizationCredentials | None = Depends(bearer),  # noqa: B008
-        ) -> None:
+        ) -> Grant:
             if self.open:
-                return
+                return Grant.everything()
             address = request.client.host if request.client is not None else "unknown"
             now = time.monotonic()
             wait = self.failures.blocked_for(address, now)
@@ -140,13 +135,14 @@ class Auth:
             if creds is None:
                 self._failed(address, now, "missing")
                 raise Rejected(401, "an API key is required: send 'Authorization: Bearer <key>'", challenge)
-            scopes = self.scopes_of(creds.credentials)
-            if scopes is None:
+            grant = self.grant_of(creds.credentials)
+            if grant is None:
                 self._failed(address, now, "invalid")
                 raise Rejected(401, "the API key is not valid", challenge)
-            if "admin" not in scopes and scope not in scopes:
+            if not grant.has(scope):
                 admission_metrics.AUTH_FAILURES.labels("scope").inc()
                 raise Rejected(403, f"this API key does not have the {scope!r} scope")
+            return grant
 
         return check
 

@@ -6,6 +6,7 @@ is admitted, so two replays racing (or a retried request) end up with the same j
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from typing import Any
@@ -23,6 +24,21 @@ def new_dead_id() -> str:
     return uuid.uuid4().hex
 
 
+def origin(body: bytes) -> tuple[str | None, str | None]:
+    """The lane and cluster a body names, as far as it can be read (a submission left them out:
+    the defaults), so a key limited to lanes and clusters finds its own dead letters."""
+    if len(body) > MAX_BODY:
+        return None, None
+    try:
+        data = json.loads(body)
+    except ValueError:
+        return None, None
+    if not isinstance(data, dict):
+        return None, None
+    lane, cluster = data.get("lane", "main"), data.get("cluster", "default")
+    return (lane if isinstance(lane, str) else None), (cluster if isinstance(cluster, str) else None)
+
+
 async def record(
     db: Database,
     *,
@@ -34,10 +50,13 @@ async def record(
 ) -> str:
     dead_id = dead_id or new_dead_id()
     text = body[:MAX_BODY].decode("utf-8", errors="replace")
+    lane, cluster = origin(body)
     await db["dead_letters"].insert_one(
         {
             "_id": dead_id,
             "job_id": job_id,
+            "lane": lane,
+            "cluster": cluster,
             "source": source,
             "reason": reason,
             "body": text,
@@ -62,11 +81,18 @@ async def recent(db: Database, limit: int = 100) -> list[Doc]:
 
 
 async def page(
-    db: Database, *, source: str | None = None, cursor: str | None = None, limit: int = 100, skip: int = 0
+    db: Database,
+    *,
+    source: str | None = None,
+    cursor: str | None = None,
+    limit: int = 100,
+    skip: int = 0,
+    where: dict[str, Any] | None = None,
 ) -> tuple[list[Doc], str | None]:
-    """Newest first; up to ``limit`` records (without bodies) and the cursor of the next page."""
+    """Newest first; up to ``limit`` records (without bodies) and the cursor of the next page.
+    ``where`` narrows the records further (e.g. to some lanes)."""
     limit = max(1, min(limit, MAX_LIMIT))
-    query: dict[str, Any] = {}
+    query: dict[str, Any] = dict(where or {})
     if source is not None:
         query["source"] = source
     if cursor is not None:

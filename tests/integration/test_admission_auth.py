@@ -12,6 +12,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from laneyard.services.admission.auth import Auth, load_keys, new_key, parse_api_keys, parse_key_file
+from laneyard.services.admission.grants import Grant
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.settings import Settings
 from laneyard.shared.store.database import Database
@@ -82,8 +83,8 @@ def test_an_open_api_is_announced_loudly(caplog: pytest.LogCaptureFixture) -> No
 
 def test_key_settings_are_checked_without_echoing_the_key() -> None:
     assert parse_api_keys(" a:submit,read ; b:admin ;") == {
-        "a": frozenset({"submit", "read"}),
-        "b": frozenset({"admin"}),
+        "a": Grant(frozenset({"submit", "read"})),
+        "b": Grant(frozenset({"admin"})),
     }
     with pytest.raises(ValueError) as info:
         parse_api_keys("secret-value:write")
@@ -115,14 +116,14 @@ async def test_hashed_keys_from_a_file_made_by_laneyard_keys_new(
 
 def test_a_bad_key_file_line_is_refused_without_echoing_it() -> None:
     good = "sha256:" + "ab" * 32 + " submit,read"
-    assert list(parse_key_file(f"{good}  # a comment\n").values()) == [frozenset({"submit", "read"})]
+    assert list(parse_key_file(f"{good}  # a comment\n").values()) == [Grant(frozenset({"submit", "read"}))]
     for bad in ("my-plain-secret read", "sha256:" + "ab" * 32 + " write", "sha256:abc read"):
         with pytest.raises(ValueError) as info:
             parse_key_file(bad)
         assert "line 1" in str(info.value) and "my-plain-secret" not in str(info.value)
     with pytest.raises(ValueError):
-        new_key(frozenset({"root"}))
-    key, line = new_key(frozenset({"admin"}))
+        new_key(Grant(frozenset({"root"})))
+    key, line = new_key(Grant(frozenset({"admin"})))
     assert len(key) > 40 and load_keys("", None) == {} and line.endswith(" admin")
 
 

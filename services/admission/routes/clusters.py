@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Response
 
 from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
 from laneyard.shared.store import clusters
 from laneyard.shared.views.clusters import ClusterCreate, ClusterList, ClusterView
@@ -12,7 +13,7 @@ from laneyard.shared.views.clusters import ClusterCreate, ClusterList, ClusterVi
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1/clusters", tags=["clusters"])
-    read_scope = [Depends(ctx.auth.require("read"))]
+    as_reader = Depends(ctx.auth.require("read"))
     admin_scope = [Depends(ctx.auth.require("admin"))]
 
     @api.post("", status_code=201, response_model=ClusterView, dependencies=admin_scope)
@@ -20,13 +21,15 @@ def router(ctx: Context) -> APIRouter:
         """The slug is the name made URL-safe plus four random characters, e.g. ``gpu-farm-3kq9``."""
         return ClusterView.from_doc(await clusters.create(ctx.db, body.name))
 
-    @api.get("", response_model=ClusterList, dependencies=read_scope)
-    async def list_clusters() -> ClusterList:
-        return ClusterList(clusters=[ClusterView.from_doc(d) for d in await clusters.all_clusters(ctx.db)])
+    @api.get("", response_model=ClusterList)
+    async def list_clusters(grant: Grant = as_reader) -> ClusterList:
+        """A key limited to clusters sees only those."""
+        found = [d for d in await clusters.all_clusters(ctx.db) if grant.covers_cluster(str(d["_id"]))]
+        return ClusterList(clusters=[ClusterView.from_doc(d) for d in found])
 
-    @api.get("/{slug}", response_model=ClusterView, dependencies=read_scope)
-    async def get(slug: str) -> ClusterView:
-        doc = await clusters.get(ctx.db, slug)
+    @api.get("/{slug}", response_model=ClusterView)
+    async def get(slug: str, grant: Grant = as_reader) -> ClusterView:
+        doc = await clusters.get(ctx.db, slug) if grant.covers_cluster(slug) else None
         if doc is None:
             raise Rejected(404, f"unknown cluster {slug!r}")
         return ClusterView.from_doc(doc)

@@ -18,6 +18,7 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import ValidationError
 
 from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
 from laneyard.shared.admitting.refusal import invalid_reason
 from laneyard.shared.ids import new_job_id
@@ -63,11 +64,12 @@ def submission_of(doc: Doc) -> Submission:
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1/dead-letters", tags=["dead letters"])
-    read_scope = [Depends(ctx.auth.require("read"))]
+    as_reader = Depends(ctx.auth.require("read"))
     admin_scope = [Depends(ctx.auth.require("admin"))]
 
-    @api.get("", response_model=DeadLetterPage, dependencies=read_scope)
+    @api.get("", response_model=DeadLetterPage)
     async def list_dead_letters(
+        grant: Grant = as_reader,
         source: Annotated[
             str | None, Query(max_length=64, description="admission, dispatcher, runner")
         ] = None,
@@ -75,19 +77,20 @@ def router(ctx: Context) -> APIRouter:
         cursor: Annotated[str | None, Query(max_length=512, description="`next` of a page")] = None,
         skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> DeadLetterPage:
-        """Newest first, without bodies (get one for its body); follow ``next`` for the next page."""
+        """Newest first, without bodies (get one for its body); follow ``next`` for the next page.
+        A key limited to lanes or clusters sees only the dead letters of jobs there."""
         try:
             docs, after = await dead_letters.page(
-                ctx.db, source=source, cursor=cursor, limit=limit, skip=skip
+                ctx.db, source=source, cursor=cursor, limit=limit, skip=skip, where=grant.job_filter()
             )
         except paging.BadCursor as exc:
             raise Rejected(422, str(exc)) from exc
         return DeadLetterPage(items=[DeadLetterItem.from_doc(d) for d in docs], next=after)
 
-    @api.get("/{dead_id}", response_model=DeadLetterDetail, dependencies=read_scope)
-    async def get_dead_letter(dead_id: str) -> DeadLetterDetail:
+    @api.get("/{dead_id}", response_model=DeadLetterDetail)
+    async def get_dead_letter(dead_id: str, grant: Grant = as_reader) -> DeadLetterDetail:
         doc = await dead_letters.get(ctx.db, dead_id)
-        if doc is None:
+        if doc is None or (grant.limited and not grant.covers(doc.get("lane"), doc.get("cluster"))):
             raise Rejected(404, f"no dead letter {dead_id!r}")
         return DeadLetterDetail.from_doc(doc)
 

@@ -12,6 +12,7 @@ from aio_pika.abc import ExchangeType
 from fastapi import APIRouter, Depends, Query, Response
 
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected
+from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
 from laneyard.shared import lifecycle
 from laneyard.shared.admitting.refusal import NotAdmitted
@@ -26,6 +27,7 @@ from laneyard.shared.models import (
 )
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store import job_queries, job_record, jobs, logs, paging
+from laneyard.shared.store.database import Doc
 from laneyard.shared.views import utc
 from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, LogPage
 
@@ -46,22 +48,43 @@ def parse_labels(raw: list[str]) -> dict[str, str]:
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1/jobs", tags=["jobs"])
-    submit_scope = [Depends(ctx.auth.require("submit"))]
-    read_scope = [Depends(ctx.auth.require("read"))]
+    as_submitter = Depends(ctx.auth.require("submit"))
+    as_reader = Depends(ctx.auth.require("read"))
 
-    @api.post("", status_code=202, response_model=SubmitResult, dependencies=submit_scope)
-    async def submit(sub: Submission, response: Response) -> SubmitResult:
-        """202 with a new job; 200 with ``duplicate: true`` and the first job for a repeated key."""
+    async def visible(job_id: str, grant: Grant) -> Doc:
+        """The job, if this key may see it: another tenant's job is as unknown as a missing one."""
+        doc = await jobs.get(ctx.db, job_id)
+        if doc is None or not grant.covers(doc.get("lane"), doc.get("cluster")):
+            raise Rejected(404, f"no job {job_id!r}")
+        return doc
+
+    async def admit_as(grant: Grant, sub: Submission) -> SubmitResult:
+        if not grant.covers(sub.lane, sub.cluster):
+            where = f"lane {sub.lane!r} of cluster {sub.cluster!r}"
+            raise Rejected(403, f"this API key may not submit to {where}")
         result = await ctx.admitter.admit(sub)
+        if result.duplicate and grant.limited:
+            # The key may belong to another tenant's job, in another lane: neither it nor its id is shown.
+            first = await jobs.get(ctx.db, result.id)
+            if first is None or not grant.covers(first.get("lane"), first.get("cluster")):
+                raise Rejected(409, "this idempotency key is already in use by a job this API key cannot see")
+        return result
+
+    @api.post("", status_code=202, response_model=SubmitResult)
+    async def submit(sub: Submission, response: Response, grant: Grant = as_submitter) -> SubmitResult:
+        """202 with a new job; 200 with ``duplicate: true`` and the first job for a repeated key."""
+        result = await admit_as(grant, sub)
         if result.duplicate:
             response.status_code = 200
         return result
 
-    @api.post("/batch", status_code=202, response_model=BatchResult, dependencies=submit_scope)
-    async def submit_batch(batch: SubmissionBatch, response: Response) -> BatchResult:
+    @api.post("/batch", status_code=202, response_model=BatchResult)
+    async def submit_batch(
+        batch: SubmissionBatch, response: Response, grant: Grant = as_submitter
+    ) -> BatchResult:
         """Up to 500 jobs in one request, each admitted on its own as by ``POST /v1/jobs``: 202 when
         every one was admitted (or was a duplicate), 207 when some were refused; each item says."""
-        items = list(await asyncio.gather(*(admit_one(sub) for sub in batch.jobs)))
+        items = list(await asyncio.gather(*(admit_one(grant, sub) for sub in batch.jobs)))
         refused = sum(1 for item in items if item.status >= 300)
         if refused:
             response.status_code = 207
@@ -71,12 +94,14 @@ def router(ctx: Context) -> APIRouter:
     # together queue here instead of holding thousands of publishes and writes in memory.
     admitting = asyncio.Semaphore(MAX_BATCH)
 
-    async def admit_one(sub: Submission) -> BatchItem:
+    async def admit_one(grant: Grant, sub: Submission) -> BatchItem:
         try:
             async with admitting:
-                result = await ctx.admitter.admit(sub)
+                result = await admit_as(grant, sub)
         except NotAdmitted as exc:
             return BatchItem(status=exc.http_status, detail=exc.message)
+        except Rejected as exc:
+            return BatchItem(status=exc.status, detail=exc.message)
         except Exception as exc:
             # Broker or database trouble with this job: the others stand; the caller retries this
             # one (with an idempotency key, a retry that did go through comes back a duplicate).
@@ -86,8 +111,9 @@ def router(ctx: Context) -> APIRouter:
         status = 200 if result.duplicate else 202
         return BatchItem(status=status, id=result.id, state=result.state, duplicate=result.duplicate)
 
-    @api.get("", response_model=JobPage, dependencies=read_scope)
+    @api.get("", response_model=JobPage)
     async def list_jobs(
+        grant: Grant = as_reader,
         state: JobState | None = None,
         lane: str | None = None,
         cluster: str | None = None,
@@ -96,7 +122,12 @@ def router(ctx: Context) -> APIRouter:
         cursor: Annotated[str | None, Query(max_length=512, description="next_cursor of a page")] = None,
         skip: Annotated[int, Query(ge=0, le=100_000)] = 0,
     ) -> JobPage:
-        """Newest first, without args (get a job for those); follow ``next_cursor`` for the next page."""
+        """Newest first, without args (get a job for those); follow ``next_cursor`` for the next page.
+        A key limited to lanes or clusters sees only their jobs."""
+        if (lane is not None and not grant.covers_lane(lane)) or (
+            cluster is not None and not grant.covers_cluster(cluster)
+        ):
+            raise Rejected(403, "this API key may not read jobs of that lane or cluster")
         try:
             query = job_queries.build_filter(
                 state=str(state) if state else None,
@@ -107,19 +138,19 @@ def router(ctx: Context) -> APIRouter:
             )
         except paging.BadCursor as exc:
             raise Rejected(422, str(exc)) from exc
+        for field, allowed in grant.job_filter().items():
+            query.setdefault(field, allowed)  # an explicit lane or cluster was checked above
         docs, next_cursor = await job_queries.find(ctx.db, query, limit, skip)
         return JobPage(jobs=[JobView.from_doc(d, with_args=False) for d in docs], next_cursor=next_cursor)
 
-    @api.get("/{job_id}", response_model=JobView, dependencies=read_scope)
-    async def get_job(job_id: str) -> JobView:
-        doc = await jobs.get(ctx.db, job_id)
-        if doc is None:
-            raise Rejected(404, f"no job {job_id!r}")
-        return JobView.from_doc(doc)
+    @api.get("/{job_id}", response_model=JobView)
+    async def get_job(job_id: str, grant: Grant = as_reader) -> JobView:
+        return JobView.from_doc(await visible(job_id, grant))
 
-    @api.get("/{job_id}/logs", response_model=LogPage, dependencies=read_scope)
+    @api.get("/{job_id}/logs", response_model=LogPage)
     async def get_logs(
         job_id: str,
+        grant: Grant = as_reader,
         attempt: Annotated[int | None, Query(ge=1, le=1000, description="default: the current one")] = None,
         after: Annotated[int, Query(ge=0, description="return lines whose seq is greater")] = 0,
         limit: Annotated[int, Query(ge=1, le=MAX_LOG_LINES)] = 1000,
@@ -128,9 +159,7 @@ def router(ctx: Context) -> APIRouter:
         ``attempt``) until ``done``, which is true once the job has ended and every line was returned."""
         # The state is read before the lines: a runner stores an attempt's last lines before it
         # records the job's end, so "ended" read first means no line can come after those read.
-        doc = await jobs.get(ctx.db, job_id)
-        if doc is None:
-            raise Rejected(404, f"no job {job_id!r}")
+        doc = await visible(job_id, grant)
         current = int(doc.get("attempt") or 1)
         wanted = attempt or current
         if wanted > current:
@@ -150,9 +179,10 @@ def router(ctx: Context) -> APIRouter:
             done=doc["state"] in TERMINAL and page.complete,
         )
 
-    @api.post("/{job_id}/cancel", response_model=CancelResult, dependencies=submit_scope)
-    async def cancel(job_id: str, response: Response) -> CancelResult:
+    @api.post("/{job_id}/cancel", response_model=CancelResult)
+    async def cancel(job_id: str, response: Response, grant: Grant = as_submitter) -> CancelResult:
         """A queued job is cancelled at once (200); a running one is asked to stop (202)."""
+        await visible(job_id, grant)
         # A few rounds, because the job may move on between reading its state and changing it.
         for _ in range(5):
             stored = await job_record.read(ctx.db, job_id)

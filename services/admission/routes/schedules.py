@@ -12,6 +12,7 @@ import time
 from fastapi import APIRouter, Depends, Response
 
 from laneyard.services.admission.errors import Rejected
+from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
 from laneyard.shared.schedule_times import Every, parse_cron
 from laneyard.shared.store import clusters, jobs, schedules
@@ -24,18 +25,26 @@ NOT_TEMPLATE = {*WHEN, "on", "name", "idempotency_key", "start_at"}
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1/schedules", tags=["schedules"])
-    submit_scope = [Depends(ctx.auth.require("submit"))]
-    read_scope = [Depends(ctx.auth.require("read"))]
+    as_submitter = Depends(ctx.auth.require("submit"))
+    as_reader = Depends(ctx.auth.require("read"))
 
-    async def existing(schedule_id: str) -> Doc:
+    def covers(grant: Grant, doc: Doc) -> bool:
+        job = doc.get("job") or {}
+        return grant.covers(job.get("lane", "main"), job.get("cluster", "default"))
+
+    async def existing(schedule_id: str, grant: Grant) -> Doc:
+        """The schedule, if this key may see it: another tenant's is as unknown as a missing one."""
         doc = await schedules.get(ctx.db, schedule_id)
-        if doc is None:
+        if doc is None or not covers(grant, doc):
             raise Rejected(404, f"no schedule {schedule_id!r}")
         return doc
 
-    @api.post("", status_code=201, response_model=ScheduleView, dependencies=submit_scope)
-    async def create(body: ScheduleCreate) -> ScheduleView:
+    @api.post("", status_code=201, response_model=ScheduleView)
+    async def create(body: ScheduleCreate, grant: Grant = as_submitter) -> ScheduleView:
         """Unknown tasks cannot be checked here (runners register them); such jobs fail when run."""
+        if not grant.covers(body.lane, body.cluster):
+            where = f"lane {body.lane!r} of cluster {body.cluster!r}"
+            raise Rejected(403, f"this API key may not schedule jobs in {where}")
         limit = ctx.settings.max_args_bytes
         size = len(json.dumps(body.args, separators=(",", ":")))
         if size > limit:
@@ -45,8 +54,10 @@ def router(ctx: Context) -> APIRouter:
             raise Rejected(404, f"unknown cluster {body.cluster!r}")
         if cluster.get("deleting"):
             raise Rejected(409, f"cluster {body.cluster!r} is being deleted")
-        if body.start_after is not None and await jobs.get(ctx.db, body.start_after) is None:
-            raise Rejected(422, f"start_after: no job {body.start_after!r}")
+        if body.start_after is not None:
+            after = await jobs.get(ctx.db, body.start_after)
+            if after is None or not grant.covers(after.get("lane"), after.get("cluster")):
+                raise Rejected(422, f"start_after: no job {body.start_after!r}")
         if await schedules.count(ctx.db) >= schedules.MAX_SCHEDULES:
             raise Rejected(409, f"there are already {schedules.MAX_SCHEDULES} schedules; delete some first")
 
@@ -75,36 +86,37 @@ def router(ctx: Context) -> APIRouter:
         await schedules.insert(ctx.db, doc)
         return ScheduleView.from_doc(doc)
 
-    @api.get("", response_model=ScheduleList, dependencies=read_scope)
-    async def list_schedules() -> ScheduleList:
-        return ScheduleList(
-            schedules=[ScheduleView.from_doc(d) for d in await schedules.all_schedules(ctx.db)]
-        )
+    @api.get("", response_model=ScheduleList)
+    async def list_schedules(grant: Grant = as_reader) -> ScheduleList:
+        """A key limited to lanes or clusters sees only the schedules of jobs there."""
+        found = [d for d in await schedules.all_schedules(ctx.db) if covers(grant, d)]
+        return ScheduleList(schedules=[ScheduleView.from_doc(d) for d in found])
 
-    @api.get("/{schedule_id}", response_model=ScheduleView, dependencies=read_scope)
-    async def get(schedule_id: str) -> ScheduleView:
-        return ScheduleView.from_doc(await existing(schedule_id))
+    @api.get("/{schedule_id}", response_model=ScheduleView)
+    async def get(schedule_id: str, grant: Grant = as_reader) -> ScheduleView:
+        return ScheduleView.from_doc(await existing(schedule_id, grant))
 
-    @api.delete("/{schedule_id}", status_code=204, dependencies=submit_scope)
-    async def delete(schedule_id: str) -> Response:
+    @api.delete("/{schedule_id}", status_code=204)
+    async def delete(schedule_id: str, grant: Grant = as_submitter) -> Response:
         """Jobs it already submitted are not touched."""
+        await existing(schedule_id, grant)
         if not await schedules.delete(ctx.db, schedule_id):
             raise Rejected(404, f"no schedule {schedule_id!r}")
         return Response(status_code=204)
 
-    @api.post("/{schedule_id}/pause", response_model=ScheduleView, dependencies=submit_scope)
-    async def pause(schedule_id: str) -> ScheduleView:
+    @api.post("/{schedule_id}/pause", response_model=ScheduleView)
+    async def pause(schedule_id: str, grant: Grant = as_submitter) -> ScheduleView:
         """Takes effect within a tick (a fire already under way still submits its job)."""
-        await existing(schedule_id)
+        await existing(schedule_id, grant)
         doc = await schedules.set_paused(ctx.db, schedule_id, True)
         if doc is None:
             raise Rejected(404, f"no schedule {schedule_id!r}")
         return ScheduleView.from_doc(doc)
 
-    @api.post("/{schedule_id}/resume", response_model=ScheduleView, dependencies=submit_scope)
-    async def resume(schedule_id: str) -> ScheduleView:
+    @api.post("/{schedule_id}/resume", response_model=ScheduleView)
+    async def resume(schedule_id: str, grant: Grant = as_submitter) -> ScheduleView:
         """Carries on at the next tick after now: fires missed while paused are not made up."""
-        doc = await existing(schedule_id)
+        doc = await existing(schedule_id, grant)
         next_run_at = doc.get("next_run_at")
         now = time.time()
         moved = None

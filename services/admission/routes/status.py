@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 
 from laneyard.services.admission import queue_depth
+from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
 from laneyard.shared.store import clusters, intakes, lanes, runners, unserved
 from laneyard.shared.store.database import Doc
@@ -47,6 +48,7 @@ def cluster_summary(docs: list[Doc]) -> ClusterStatus:
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1", tags=["status"])
+    as_reader = Depends(ctx.auth.require("read"))
 
     # Unset fields are left out so that a lane without an intake queue shows no ``throttled`` at all,
     # as before these were models: readers such as the CLI show the key's absence, not a null.
@@ -54,12 +56,13 @@ def router(ctx: Context) -> APIRouter:
         "/status",
         response_model=Status,
         response_model_exclude_unset=True,
-        dependencies=[Depends(ctx.auth.require("read"))],
     )
-    async def status() -> Status:
-        """``queued`` is what waits in the lane queue; ``throttled`` what waits in its intake queue."""
+    async def status(grant: Grant = as_reader) -> Status:
+        """``queued`` is what waits in the lane queue; ``throttled`` what waits in its intake queue.
+        A key limited to lanes or clusters sees only those."""
         bus = ctx.admitter.bus
-        lane_docs = (await lanes.all_lanes(ctx.db))[:MAX_LANES]
+        lane_docs = [d for d in await lanes.all_lanes(ctx.db) if grant.covers(d["lane"], d["cluster"])]
+        lane_docs = lane_docs[:MAX_LANES]
         intake_ids = {str(d["_id"]) for d in await intakes.all_intakes(ctx.db)}
         names = [bus.names.lane_queue(d["lane"], d["cluster"]) for d in lane_docs]
         names += [
@@ -106,12 +109,17 @@ def router(ctx: Context) -> APIRouter:
                 reason=d.get("reason") or None,
             )
             for d in await unserved.recent(ctx.db, window)
-            if d.get("too_big") or (str(d["cluster"]), str(d["task"])) not in offered
+            if grant.covers_cluster(str(d["cluster"]))
+            and (d.get("too_big") or (str(d["cluster"]), str(d["task"])) not in offered)
         ]
         return Status(
             lanes=lane_rows,
             waiting_for_runner=sorted(waiting, key=lambda w: (w.cluster, w.task)),
-            clusters={slug: cluster_summary(docs) for slug, docs in sorted(by_cluster.items())},
+            clusters={
+                slug: cluster_summary(docs)
+                for slug, docs in sorted(by_cluster.items())
+                if grant.covers_cluster(slug)
+            },
         )
 
     return api

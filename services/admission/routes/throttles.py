@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
 from laneyard.shared.store import throttle
 from laneyard.shared.views.throttles import RateBody, RateSet, Throttles
@@ -15,17 +16,18 @@ NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 
 def router(ctx: Context) -> APIRouter:
     api = APIRouter(prefix="/v1/throttles", tags=["throttles"])
-    read_scope = [Depends(ctx.auth.require("read"))]
+    as_reader = Depends(ctx.auth.require("read"))
     admin_scope = [Depends(ctx.auth.require("admin"))]
 
-    @api.get("", response_model=Throttles, dependencies=read_scope)
-    async def effective() -> Throttles:
-        """The rates in force: settings, overridden by those set through this API."""
+    @api.get("", response_model=Throttles)
+    async def effective(grant: Grant = as_reader) -> Throttles:
+        """The rates in force: settings, overridden by those set through this API. A key limited to
+        lanes or clusters sees only theirs."""
         ctx.rates.invalidate()
         rates = await ctx.rates.effective()
         return Throttles(
-            lanes=rates["lane"],
-            clusters=rates["cluster"],
+            lanes={lane: r for lane, r in rates["lane"].items() if grant.covers_lane(lane)},
+            clusters={slug: r for slug, r in rates["cluster"].items() if grant.covers_cluster(slug)},
             window_seconds=ctx.settings.throttle_window_seconds,
         )
 

@@ -1,0 +1,147 @@
+"""Keys limited to lanes and clusters: one tenant's key submits, reads, cancels and sees logs only in
+its lanes of its clusters; everything else is as unknown to it as a missing id. Every documented
+operation of the API is called with such a key (the test checks it missed none)."""
+
+from __future__ import annotations
+
+from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.models import JobMessage
+from laneyard.shared.settings import Settings
+from laneyard.shared.store import clusters, dead_letters
+from laneyard.shared.store.database import Database
+from tests.support.admission import api
+from tests.support.broker import delete_queues
+from tests.support.routes import RouteLog
+
+TENANT = {"Authorization": "Bearer tenant-key"}
+ADMIN = {"Authorization": "Bearer admin-key"}
+
+
+def job_body(lane: str, cluster: str, job_id: str) -> bytes:
+    return JobMessage(
+        id=job_id, task="demo.noop", args={}, lane=lane, cluster=cluster, priority=5, tier="TINY",
+        max_execution_time=30,
+    ).model_dump_json().encode()  # fmt: skip
+
+
+async def test_a_tenant_key_reaches_only_its_lanes_and_clusters_on_every_route(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    farm = str((await clusters.create(db, "gpu farm"))["_id"])
+    keys = f"tenant-key:submit,read lanes=reports clusters={farm};admin-key:admin"
+    mine = {"task": "demo.noop", "tier": "TINY", "lane": "reports", "cluster": farm}
+    theirs = {"task": "demo.noop", "tier": "TINY", "lane": "main", "cluster": "default"}
+    try:
+        async with api(settings, db, bus, api_keys=keys) as (client, _):
+            routes = RouteLog((await client.get("/openapi.json")).json())
+            client.event_hooks["request"].append(routes.record)
+
+            # Submitting: only into its own lane of its own cluster.
+            own = await client.post("/v1/jobs", json=mine, headers=TENANT)
+            assert own.status_code == 202, own.text
+            own_id = own.json()["id"]
+            for lane, cluster in (("main", "default"), ("reports", "default"), ("main", farm)):
+                refused = await client.post(
+                    "/v1/jobs", json={**mine, "lane": lane, "cluster": cluster}, headers=TENANT
+                )
+                assert refused.status_code == 403 and "may not submit" in refused.json()["detail"]
+            other = await client.post("/v1/jobs", json={**theirs, "idempotency_key": "k-1"}, headers=ADMIN)
+            other_id = other.json()["id"]
+            # Another tenant's idempotency key neither makes a second job nor hands out the first's id.
+            clash = await client.post("/v1/jobs", json={**mine, "idempotency_key": "k-1"}, headers=TENANT)
+            assert clash.status_code == 409 and other_id not in clash.text
+            batch = await client.post("/v1/jobs/batch", json={"jobs": [mine, theirs]}, headers=TENANT)
+            assert batch.status_code == 207
+            assert [item["status"] for item in batch.json()["jobs"]] == [202, 403]
+
+            # Reading jobs and their logs: another tenant's job does not exist.
+            listed = (await client.get("/v1/jobs", headers=TENANT)).json()["jobs"]
+            assert listed and {(j["lane"], j["cluster"]) for j in listed} == {("reports", farm)}
+            assert other_id not in {j["id"] for j in listed}
+            assert (await client.get("/v1/jobs?lane=main", headers=TENANT)).status_code == 403
+            assert (await client.get("/v1/jobs?cluster=default", headers=TENANT)).status_code == 403
+            assert (await client.get(f"/v1/jobs?cluster={farm}", headers=TENANT)).json()["jobs"]
+            assert (await client.get(f"/v1/jobs/{own_id}", headers=TENANT)).status_code == 200
+            hidden = await client.get(f"/v1/jobs/{other_id}", headers=TENANT)
+            assert hidden.status_code == 404 and hidden.json()["detail"] == f"no job {other_id!r}"
+            assert (await client.get(f"/v1/jobs/{own_id}/logs", headers=TENANT)).status_code == 200
+            assert (await client.get(f"/v1/jobs/{other_id}/logs", headers=TENANT)).status_code == 404
+            assert (await client.post(f"/v1/jobs/{other_id}/cancel", headers=TENANT)).status_code == 404
+            assert (await client.get(f"/v1/jobs/{other_id}", headers=ADMIN)).json()["state"] == "IN_QUEUE"
+            assert (await client.post(f"/v1/jobs/{own_id}/cancel", headers=TENANT)).status_code == 200
+
+            # Clusters, status and throttles show only its own.
+            shown = (await client.get("/v1/clusters", headers=TENANT)).json()["clusters"]
+            assert [c["slug"] for c in shown] == [farm]
+            assert (await client.get(f"/v1/clusters/{farm}", headers=TENANT)).status_code == 200
+            assert (await client.get("/v1/clusters/default", headers=TENANT)).status_code == 404
+            assert (await client.post("/v1/clusters", json={"name": "x"}, headers=TENANT)).status_code == 403
+            assert (await client.delete(f"/v1/clusters/{farm}", headers=TENANT)).status_code == 403
+            status = (await client.get("/v1/status", headers=TENANT)).json()
+            assert {(row["lane"], row["cluster"]) for row in status["lanes"]} == {("reports", farm)}
+            assert set(status["clusters"]) <= {farm}
+            for kind, name in (("lanes", "main"), ("lanes", "reports"), ("clusters", "default")):
+                assert (
+                    await client.put(f"/v1/throttles/{kind}/{name}", json={"rate": 50}, headers=ADMIN)
+                ).is_success
+            throttles = (await client.get("/v1/throttles", headers=TENANT)).json()
+            assert throttles["lanes"] == {"reports": 50.0} and throttles["clusters"] == {}
+            for kind, name in (("lanes", "reports"), ("clusters", farm)):
+                put = await client.put(f"/v1/throttles/{kind}/{name}", json={"rate": 1}, headers=TENANT)
+                assert put.status_code == 403
+                assert (
+                    await client.delete(f"/v1/throttles/{kind}/{name}", headers=TENANT)
+                ).status_code == 403
+
+            # Dead letters: those of its jobs only; an unreadable message belongs to no tenant.
+            own_dead = await dead_letters.record(
+                db, source="runner", reason="boom", body=job_body("reports", farm, "a" * 32)
+            )
+            their_dead = await dead_letters.record(
+                db, source="runner", reason="boom", body=job_body("main", "default", "b" * 32)
+            )
+            unreadable = await dead_letters.record(db, source="admission", reason="not JSON", body=b"{nope")
+            items = (await client.get("/v1/dead-letters", headers=TENANT)).json()["items"]
+            assert [item["id"] for item in items] == [own_dead]
+            assert (await client.get(f"/v1/dead-letters/{own_dead}", headers=TENANT)).status_code == 200
+            for hidden_id in (their_dead, unreadable):
+                assert (await client.get(f"/v1/dead-letters/{hidden_id}", headers=TENANT)).status_code == 404
+            assert (
+                await client.post(f"/v1/dead-letters/{own_dead}/replay", headers=TENANT)
+            ).status_code == 403
+            admin_items = (await client.get("/v1/dead-letters", headers=ADMIN)).json()["items"]
+            assert len(admin_items) == 3
+
+            # Schedules: made, seen and changed only in its own lanes.
+            every = {"every": 3600}
+            made = await client.post("/v1/schedules", json={**mine, **every}, headers=TENANT)
+            assert made.status_code == 201, made.text
+            own_schedule = made.json()["id"]
+            refused = await client.post("/v1/schedules", json={**theirs, **every}, headers=TENANT)
+            assert refused.status_code == 403
+            after_theirs = await client.post(
+                "/v1/schedules", json={**mine, "start_after": other_id}, headers=TENANT
+            )
+            assert after_theirs.status_code == 422
+            their_schedule = (
+                await client.post("/v1/schedules", json={**theirs, **every}, headers=ADMIN)
+            ).json()["id"]
+            seen = (await client.get("/v1/schedules", headers=TENANT)).json()["schedules"]
+            assert [s["id"] for s in seen] == [own_schedule]
+            for action in ("pause", "resume"):
+                assert (
+                    await client.post(f"/v1/schedules/{their_schedule}/{action}", headers=TENANT)
+                ).status_code == 404
+                assert (
+                    await client.post(f"/v1/schedules/{own_schedule}/{action}", headers=TENANT)
+                ).status_code == 200
+            assert (await client.get(f"/v1/schedules/{their_schedule}", headers=TENANT)).status_code == 404
+            assert (await client.get(f"/v1/schedules/{own_schedule}", headers=TENANT)).status_code == 200
+            assert (await client.delete(f"/v1/schedules/{their_schedule}", headers=TENANT)).status_code == 404
+            assert (await client.get(f"/v1/schedules/{their_schedule}", headers=ADMIN)).status_code == 200
+            assert (await client.delete(f"/v1/schedules/{own_schedule}", headers=TENANT)).status_code == 204
+
+            assert (await client.get("/healthz")).status_code == 200
+            assert routes.missed() == set(), "operations this test does not call with a tenant key"
+    finally:
+        await delete_queues(settings, bus.names.lane_queue("reports", farm))
