@@ -61,13 +61,13 @@ async def drain(queue: aio_pika.abc.AbstractQueue, count: int, within: float) ->
             done.set()
         await message.ack()
 
-    tag = await queue.consume(on_message)
+    tag = await asyncio.wait_for(queue.consume(on_message), 10)
     try:
         await asyncio.wait_for(done.wait(), within)
     except TimeoutError:
         pass
     finally:
-        await queue.cancel(tag)
+        await asyncio.wait_for(queue.cancel(tag), 10)
     return got
 
 
@@ -131,7 +131,8 @@ async def test_two_replicas_together_keep_within_ten_percent_of_the_rate(
     rate, jobs = 60.0, 360  # six seconds of moving
     limited = settings.model_copy(update={"lane_rates": f"bulk={rate:g}"})
     try:
-        async with replica(limited) as (first, _), replica(limited) as (second, _):
+        # A bound well inside pytest's: a hang fails here, with the await that did not return.
+        async with asyncio.timeout(150), replica(limited) as (first, _), replica(limited) as (second, _):
             channel, topology = await bus.consumer_channel(200)
             lane = await topology.lane_queue("bulk", "default")
             sub = Submission.model_validate({**BODY, "lane": "bulk"})

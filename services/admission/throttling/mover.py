@@ -10,6 +10,7 @@ no rate any more drains its intake at full speed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -89,7 +90,9 @@ class Mover:
                 await self._move(batch)
         finally:
             if not channel.is_closed:
-                await channel.close()
+                # Bounded: a channel whose broker went quiet must not keep a stopping mover forever.
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(channel.close(), timeout)
 
     async def _move(self, batch: list[AbstractIncomingMessage]) -> None:
         names = self.bus.names
@@ -212,5 +215,10 @@ class Movers:
             tasks.append(self._refresher)
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         self._tasks.clear()
+        if not tasks:
+            return
+        # Each mover closes its channel within network_timeout; this bound is a backstop.
+        _, stuck = await asyncio.wait(tasks, timeout=2 * self.bus.settings.network_timeout)
+        if stuck:
+            log.warning("%d mover(s) did not stop in time; left behind", len(stuck))
