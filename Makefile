@@ -1,5 +1,5 @@
 # Conveniences over dev/: the scripts work without make on a fresh machine.
-.PHONY: demo test lint unit e2e bench chaos clean
+.PHONY: demo test lint unit e2e bench chaos fuzz screenshots clean
 
 demo:
 	bash dev/up
@@ -21,6 +21,14 @@ bench:
 
 chaos:
 	bash -c 'source dev/bootstrap && python -m pytest -m chaos -s -p no:cacheprovider tests/chaos'
+
+# The fuzz tests of the default run, with many more cases (LANEYARD_FUZZ_EXAMPLES: per API operation,
+# AMQP batches).
+fuzz:
+	bash -c 'source dev/bootstrap && LANEYARD_FUZZ_EXAMPLES=$${LANEYARD_FUZZ_EXAMPLES:-500} python -m pytest -s -p no:cacheprovider -o timeout=3600 tests/property/test_api_schema.py tests/property/test_amqp_ingress_messages.py'
+
+screenshots:
+	bash -c 'source dev/bootstrap && python -m pytest -m screenshots -p no:cacheprovider tests/browser/test_screenshots.py'
 
 clean:
 	rm -rf .venv .laneyard .pytest_cache .mypy_cache .ruff_cache

@@ -27,6 +27,7 @@ from laneyard.errors import (
 )
 from laneyard.shared.states import JobState
 from laneyard.shared.tiers import Tier
+from laneyard.shared.views.events import Event
 
 if TYPE_CHECKING:
     from laneyard.services.runner.context import TaskContext
@@ -56,6 +57,7 @@ __all__ = [
     "AmqpSubmitter",
     "AsyncClient",
     "Client",
+    "Event",
     "Job",
     "JobCancelled",
     "JobFailed",

@@ -18,6 +18,8 @@ expects, so a change that two processes race to make happens once. A change that
 message, re-queueing, goes through the outbox (``shared.store.outbox``): intent, state change,
 publish, drop, and a sweeper for intents left by a crash, so a job is never IN_QUEUE without a
 message for longer than a sweep. A sub-task's end is written into its parent, which it may finish.
+A job with a concurrency key holds one of the key's slots while WAITING or RUNNING (the dispatcher
+takes it); every change out of those states here gives it back (``shared.store.concurrency_slots``).
 
 The decisions (what a lost job becomes, when a job has overstayed) are pure functions.
 """
@@ -30,20 +32,27 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from laneyard.shared import faults
+from laneyard.shared import faults, retention
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.models import JobMessage
 from laneyard.shared.reasons import Reason
 from laneyard.shared.states import TERMINAL, JobState
-from laneyard.shared.store import jobs, outbox, subtasks
+from laneyard.shared.store import concurrency_slots, jobs, logs, outbox, subtasks
+from laneyard.shared.store import webhooks as webhook_store
 from laneyard.shared.store.database import Database, Doc
 from laneyard.shared.store.job_record import JobRecord
 from laneyard.shared.store.job_writes import JobWrites
+from laneyard.shared.webhooks import outbox as webhook_outbox
 
 log = logging.getLogger(__name__)
 
+# A job holds its concurrency key's slot in these states (taken by the dispatcher before WAITING);
+# every change out of them gives it back.
+HOLDING = frozenset({JobState.WAITING, JobState.RUNNING})
 # A RUNNING job this long past its max_execution_time whose runner has not stopped it is ended.
 FAILOVER_GRACE_SECONDS = 60.0
+# Which lanes have webhook subscriptions, as this process last read them (shared.store.webhooks).
+_subscribed = webhook_store.SubscribedLanes()
 
 
 class Fate(StrEnum):
@@ -156,6 +165,7 @@ async def recover_lost(db: Database, bus: Bus, job: JobRecord, holder: str) -> F
         done = await _transition(
             db, job.id, sources={JobState.RUNNING}, target=JobState.CANCELLED, attempt=attempt,
             where=where, fields={"reason": str(reason), "error": f"{reason}; its runner {holder} was lost"},
+            retention_days=job.retention_days,
         )  # fmt: skip
         return fate if done is not None else None
     if fate is Fate.FAIL:
@@ -163,6 +173,7 @@ async def recover_lost(db: Database, bus: Bus, job: JobRecord, holder: str) -> F
             db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
             where=where,
             fields={"reason": str(Reason.RUNNER_LOST), "error": f"runner {holder} was lost mid-task"},
+            retention_days=job.retention_days,
         )  # fmt: skip
         return fate if done is not None else None
     moved = await requeue(
@@ -179,7 +190,7 @@ async def expire(db: Database, job: JobRecord, why: Overstay) -> bool:
     done = await _transition(
         db, job.id, sources={JobState.RUNNING}, target=JobState.ERROR, attempt=attempt,
         where={"attempt": attempt, "runner": job.runner},
-        fields={"reason": str(why.reason), "error": why.error},
+        fields={"reason": str(why.reason), "error": why.error}, retention_days=job.retention_days,
     )  # fmt: skip
     return done is not None
 
@@ -193,14 +204,80 @@ async def _transition(
     attempt: int,
     where: dict[str, Any] | None = None,
     fields: dict[str, Any] | None = None,
+    retention_days: float | None = None,
 ) -> Doc | None:
     """One conditional state write; a sub-task's end is then written into its parent."""
+    if target in TERMINAL:
+        # These ends are rare and their callers do not know the job's webhooks: always marked.
+        fields = {**(fields or {}), **ending_fields(retention_days, webhooks=True)}
     doc = await jobs.transition(
         db, job_id, sources=sources, target=target, attempt=attempt, where=where, fields=fields
     )
-    if doc is not None and target in TERMINAL and doc.get("parent_id"):
-        await child_ended(db, doc)
+    if doc is not None and target not in HOLDING and sources & HOLDING:
+        await _free_slot(db, doc.get("concurrency_key"), job_id)
+    if doc is not None and target in TERMINAL:
+        if retention_days is None and doc.get("retention_days") is not None:
+            # A caller that did not know the job's retention: the document it ended says it.
+            doc["expire_at"] = ending_fields(doc["retention_days"])["expire_at"]
+            await db["jobs"].update_one(
+                {"_id": job_id, "state": str(target)}, {"$set": {"expire_at": doc["expire_at"]}}
+            )
+        await _ended(db, doc)
+        await _settle_webhooks(db, doc)
+        if doc.get("parent_id"):
+            await child_ended(db, doc)
     return doc
+
+
+async def _free_slot(db: Database, key: object, job_id: str) -> None:
+    """A job that stopped waiting or running gives its concurrency key's slot back (a no-op for a
+    job that held none). Never raises: the state change has happened, and the lease holder's sweep
+    frees a slot whose job neither waits nor runs."""
+    if not isinstance(key, str):
+        return
+    try:
+        await concurrency_slots.release(db, key, job_id)
+    except Exception:
+        log.exception("freeing a concurrency slot failed; the sweep will", extra={"job_id": job_id})
+
+
+def ending_fields(
+    retention_days: float | None, now: float | None = None, *, webhooks: bool = False
+) -> dict[str, Any]:
+    """What the write that ends a job sets besides its state: when it expires (shared.retention),
+    and whether it may have webhooks to deliver, in the same write so no crash can lose them."""
+    fields: dict[str, Any] = {
+        "expire_at": retention.expire_at(time.time() if now is None else now, retention_days)
+    }
+    if webhooks:
+        fields[webhook_store.DUE_MARK] = True
+    return fields
+
+
+async def _settle_webhooks(db: Database, doc: Doc) -> None:
+    """Creates an ended job's webhook deliveries; never raises (the lease holder's sweep settles a
+    marked job whose settling failed)."""
+    if not doc.get(webhook_store.DUE_MARK):
+        return
+    try:
+        if doc.get("callback_url") or await _subscribed.has(db, str(doc.get("lane"))):
+            await webhook_outbox.settle(db, doc)
+        else:
+            await webhook_store.clear_mark(db, doc["_id"])
+    except Exception:
+        log.exception(
+            "creating a job's webhook deliveries failed; the sweep will", extra={"job_id": doc["_id"]}
+        )
+
+
+async def _ended(db: Database, doc: Doc) -> None:
+    """After a job's end: its log lines get its expiry; a job with unfinished sub-tasks is kept (its
+    expiry is set again when its last sub-task ends, ``child_ended``)."""
+    if retention.unfinished_children(doc):
+        await db["jobs"].update_one({"_id": doc["_id"], "state": doc["state"]}, {"$unset": {"expire_at": ""}})
+        return
+    at = retention.as_datetime(doc.get("expire_at"))
+    await logs.expire_with_job(db, doc["_id"], int(doc.get("attempt") or 1), at)
 
 
 async def record(writes: JobWrites, job: JobMessage) -> bool:
@@ -243,14 +320,31 @@ async def finish(
     """RUNNING -> an end, while ``runner_id`` still holds ``attempt``; False if it no longer did."""
     where = {"runner": runner_id, "attempt": attempt}
     if job.parent_id is None:
-        return await writes.transition(
-            job.id, sources={JobState.RUNNING}, target=target, attempt=attempt, where=where, fields=fields
-        )
+        hooked = target in TERMINAL and (job.callback_url is not None or await _subscribed.has(db, job.lane))
+        ending = ending_fields(job.retention_days, webhooks=hooked) if target in TERMINAL else {}
+        done = await writes.transition(
+            job.id, sources={JobState.RUNNING}, target=target, attempt=attempt, where=where,
+            fields={**fields, **ending},
+        )  # fmt: skip
+        if done:
+            await _free_slot(db, job.concurrency_key, job.id)
+        if done and ending:
+            # A job that spawned sub-tasks and failed before they ended is kept by their ends.
+            await logs.expire_with_job(db, job.id, attempt, ending["expire_at"])
+        if done and hooked:
+            try:
+                await webhook_outbox.settle_id(db, job.id)
+            except Exception:
+                log.exception(
+                    "creating a job's webhook deliveries failed; the sweep will", extra={"job_id": job.id}
+                )
+        return done
     # Not batched: a sub-task's end may finish its parent, which needs the document it wrote.
-    done = await _transition(
-        db, job.id, sources={JobState.RUNNING}, target=target, attempt=attempt, where=where, fields=fields
-    )
-    return done is not None
+    done_doc = await _transition(
+        db, job.id, sources={JobState.RUNNING}, target=target, attempt=attempt, where=where, fields=fields,
+        retention_days=job.retention_days,
+    )  # fmt: skip
+    return done_doc is not None
 
 
 async def await_subtasks(db: Database, job_id: str, attempt: int, runner_id: str, result: Any) -> None:
@@ -271,6 +365,7 @@ async def child_ended(db: Database, child: Doc) -> None:
             parent = await subtasks.record_child_end(db, child)
             if parent is not None:
                 await _settle(db, parent)
+                await _keep_parent(db, parent)
             return
         except Exception:
             log.exception("recording a sub-task's end in its parent failed (try %d)", attempt + 1,
@@ -284,8 +379,22 @@ async def _settle(db: Database, parent: Doc) -> None:
         attempt = int(parent["attempt"])
         await _transition(
             db, parent["_id"], sources={JobState.AWAITING_SUBTASKS}, target=target, attempt=attempt,
-            where={"attempt": attempt}, fields=fields,
+            where={"attempt": attempt}, fields=fields, retention_days=parent.get("retention_days"),
         )  # fmt: skip
+
+
+async def _keep_parent(db: Database, parent: Doc) -> None:
+    """A parent that ended before its sub-tasks (cancelled, or failed) is kept while any of them
+    runs, and expires its retention after the last one ends."""
+    if parent.get("state") not in {str(s) for s in TERMINAL}:
+        return
+    where = {"_id": parent["_id"], "state": parent["state"]}
+    if retention.unfinished_children(parent):
+        await db["jobs"].update_one(where, {"$unset": {"expire_at": ""}})
+        return
+    at = ending_fields(parent.get("retention_days"))["expire_at"]
+    await db["jobs"].update_one(where, {"$set": {"expire_at": at}})
+    await logs.expire_with_job(db, parent["_id"], int(parent.get("attempt") or 1), at)
 
 
 async def dead_letter(db: Database, job: JobMessage, error: str, dead_id: str) -> bool:
@@ -294,6 +403,7 @@ async def dead_letter(db: Database, job: JobMessage, error: str, dead_id: str) -
         db, job.id, sources={JobState.IN_QUEUE, JobState.WAITING}, target=JobState.ERROR,
         attempt=job.attempt,
         fields={"reason": str(Reason.DEAD_LETTERED), "error": error, "dead_letter": dead_id},
+        retention_days=job.retention_days,
     )  # fmt: skip
     return done is not None
 
@@ -301,20 +411,26 @@ async def dead_letter(db: Database, job: JobMessage, error: str, dead_id: str) -
 CANCELLABLE = frozenset({JobState.IN_QUEUE, JobState.WAITING})
 
 
-async def cancel_queued(db: Database, job_id: str, attempt: int) -> bool:
+async def cancel_queued(
+    db: Database, job_id: str, attempt: int, *, retention_days: float | None = None
+) -> bool:
     done = await _transition(
         db, job_id, sources=CANCELLABLE, target=JobState.CANCELLED, attempt=attempt,
         where={"attempt": attempt}, fields={"reason": str(Reason.CANCELLED_ON_REQUEST)},
+        retention_days=retention_days,
     )  # fmt: skip
     return done is not None
 
 
-async def cancel_awaiting(db: Database, job_id: str, attempt: int) -> bool:
+async def cancel_awaiting(
+    db: Database, job_id: str, attempt: int, *, retention_days: float | None = None
+) -> bool:
     """A job waiting for its sub-tasks is cancelled here and now: no runner holds it. Its sub-tasks
     are left to finish; their ends no longer change it."""
     done = await _transition(
         db, job_id, sources={JobState.AWAITING_SUBTASKS}, target=JobState.CANCELLED, attempt=attempt,
         where={"attempt": attempt}, fields={"reason": str(Reason.CANCELLED_ON_REQUEST)},
+        retention_days=retention_days,
     )  # fmt: skip
     return done is not None
 

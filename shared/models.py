@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import math
+import re
 import time
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 from laneyard.shared.states import JobState
 from laneyard.shared.tiers import Tier
@@ -16,15 +26,27 @@ from laneyard.shared.tiers import Tier
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
 TaskName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_.:-]{0,199}$")]
 LabelKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,63}$")]
+# A fairness key is a path segment of /v1/fairness/{lane}/{key}: no slash, nothing to escape.
+FairnessKey = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")]
 MAX_ARGS_DEPTH = 32
 
 
 def storable(value: Any, depth: int = 0) -> Any:
     """Refuses what JSON allows but a job document cannot hold: a key with a NUL byte (BSON keys are
-    C strings), a lone surrogate (not UTF-8), nesting deeper than MongoDB's limit leaves room for."""
+    C strings), a lone surrogate (not UTF-8), nesting deeper than MongoDB's limit leaves room for, an
+    integer beyond 64 bits (BSON's widest); and NaN or infinity, which Python's JSON reads but JSON
+    cannot carry on to the task or back to a client."""
     if depth > MAX_ARGS_DEPTH:
         raise ValueError(f"nested deeper than {MAX_ARGS_DEPTH} levels")
-    if isinstance(value, str):
+    if isinstance(value, bool):
+        pass
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**63:
+            raise ValueError(f"an integer of {len(str(abs(value)))} digits does not fit in 64 bits")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise ValueError(f"{value} is not a number JSON can carry")
+    elif isinstance(value, str):
         try:
             value.encode()
         except UnicodeEncodeError as exc:
@@ -41,6 +63,28 @@ def storable(value: Any, depth: int = 0) -> Any:
     return value
 
 
+_DATE_AND_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+
+
+def date_and_time(value: Any) -> Any:
+    """Only an ISO 8601 date and time, as documented. Pydantic would also read a number, or a string
+    of digits, as seconds or milliseconds since 1970 depending on its size, and a bare date as
+    midnight: guesses a client would not see made."""
+    if isinstance(value, str) and not _DATE_AND_TIME.match(value):
+        raise ValueError("expected an ISO 8601 date and time, such as 2030-01-01T00:00:00Z")
+    if isinstance(value, int | float):
+        raise ValueError("expected an ISO 8601 date and time such as 2030-01-01T00:00:00Z, not a number")
+    return value
+
+
+def json_number(value: Any) -> Any:
+    """JSON numbers only. Pydantic would also take ``true``/``false`` as 1/0 (``{"rate": false}``
+    would hold a lane's every job back) and ``"5"`` as 5."""
+    if isinstance(value, bool | str):
+        raise ValueError(f"expected a number, not {type(value).__name__}")
+    return value
+
+
 LabelValue = Annotated[str, StringConstraints(max_length=256), AfterValidator(storable)]
 Args = Annotated[dict[str, Any], AfterValidator(storable)]
 
@@ -51,7 +95,8 @@ class Submission(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: TaskName
-    args: Args = Field(default_factory=dict)
+    # The schemas say what ``storable`` and the key pattern refuse, as far as JSON Schema can.
+    args: Args = Field(default_factory=dict, json_schema_extra={"propertyNames": {"pattern": "^[^\\x00]*$"}})
     lane: Slug = "main"
     cluster: Slug = "default"
     priority: int = Field(5, ge=0, le=9, description="0-9; 9 runs first")
@@ -74,8 +119,42 @@ class Submission(BaseModel):
     idempotency_key: (
         Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(storable)] | None
     ) = None
-    start_at: datetime | None = None
-    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=32)
+    start_at: Annotated[datetime, BeforeValidator(date_and_time)] | None = None
+    labels: dict[LabelKey, LabelValue] = Field(
+        default_factory=dict, max_length=32, json_schema_extra={"additionalProperties": False}
+    )
+    retention_days: float | None = Field(
+        None,
+        gt=0,
+        le=36_500,
+        description="days the job and its logs are kept once it ends (default: its lane's, else 30)",
+    )
+    callback_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="an http(s) URL the job's outcome is POSTed to, signed, once it ends (docs/webhooks.md)",
+    )
+    fairness_key: FairnessKey | None = Field(
+        None,
+        description="jobs of one lane, cluster and priority start round-robin across these keys "
+        "(docs/fairness.md); none: the lane's default key",
+    )
+    concurrency_key: FairnessKey | None = Field(
+        None,
+        description="at most the key's max_running jobs with this key run at once, cluster-wide "
+        "(PUT /v1/concurrency/{key}; docs/fairness.md); none or no limit: no such bound",
+    )
+
+    _numbers = field_validator(
+        "priority",
+        "max_execution_time",
+        "max_retries",
+        "retry_backoff",
+        "slots",
+        "heartbeat_timeout",
+        "retention_days",
+        mode="before",
+    )(json_number)
 
 
 class JobMessage(BaseModel):
@@ -103,6 +182,11 @@ class JobMessage(BaseModel):
     # successful run, null on its first, so a task can pick up where the previous run left off.
     schedule_id: str | None = None
     last_completed_at: float | None = None
+    # Days it is kept once it ends, fixed at admission (shared.retention); None from older senders.
+    retention_days: float | None = None
+    callback_url: str | None = None  # where its end is POSTed (shared.webhooks)
+    fairness_key: str | None = None  # its turn in the lane's round robin (shared.fair_shards)
+    concurrency_key: str | None = None  # a slot of this key is held while it waits or runs
 
     @classmethod
     def from_submission(cls, sub: Submission, job_id: str) -> JobMessage:
@@ -122,6 +206,10 @@ class JobMessage(BaseModel):
             not_before=sub.start_at.timestamp() if sub.start_at else None,
             labels=sub.labels,
             idempotency_key=sub.idempotency_key,
+            retention_days=sub.retention_days,
+            callback_url=sub.callback_url,
+            fairness_key=sub.fairness_key,
+            concurrency_key=sub.concurrency_key,
         )
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
+import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -13,14 +13,21 @@ from laneyard.shared.embedded.mongo import free_port
 from laneyard.shared.settings import Settings
 from laneyard.shared.store import clusters
 from laneyard.shared.store.database import Database, connect, ensure_indexes
-from tests.support import services
-from tests.support.broker import delete_topology
+from tests.support import services, tags
+from tests.support.broker import delete_topology, sweep_tags
+from tests.support.tags import new_tag
+
+# The TLS tests' fixtures (a TLS-only RabbitMQ node, MongoDB behind a TLS proxy): session-scoped so
+# the integration and end-to-end TLS tests share one node, started only when one of them runs.
+pytest_plugins = ["tests.support.tls_fixtures"]
 
 
 @pytest.fixture(scope="session")
 def amqp_url() -> Iterator[str]:
     with services.amqp_url() as url:
         yield url
+        # What tests made up on the way (lanes, fairness shards, intake and park queues) goes too.
+        asyncio.run(sweep_tags(url, tags.used()))
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +39,7 @@ def mongo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture
 def settings(amqp_url: str, mongo_url: str) -> Settings:
     """Settings whose exchange/queue prefix and database are this test's alone."""
-    tag = f"t{uuid.uuid4().hex[:10]}"
+    tag = new_tag()
     return Settings(
         amqp_url=amqp_url,
         mongo_url=mongo_url,

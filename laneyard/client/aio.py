@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import builtins
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -13,6 +14,7 @@ import httpx
 from typing_extensions import Unpack
 
 from laneyard.client import batching, calls
+from laneyard.client import events as client_events
 from laneyard.client.calls import Call, JobSpec, SubmitOptions
 from laneyard.client.job import LOG_POLL, NOT_FOUND_GRACE, Job, ended, outcome, poll_delays
 from laneyard.client.retry import RetryPolicy, retry_after, status_retryable, transport_retryable
@@ -20,16 +22,22 @@ from laneyard.client.settings import DEFAULT_TIMEOUT, base_url, headers
 from laneyard.errors import JobNotFound, Refused, Unavailable, WaitTimeout
 from laneyard.shared.states import JobState
 from laneyard.shared.views.clusters import ClusterView
+from laneyard.shared.views.concurrency import ConcurrencyView, LimitSet
 from laneyard.shared.views.dead_letters import (
     DeadLetterDetail,
     DeadLetterItem,
     DeadLetterPage,
     ReplayResult,
 )
+from laneyard.shared.views.events import Event
+from laneyard.shared.views.fairness import FairnessWeight
 from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, LogPage
-from laneyard.shared.views.schedules import ScheduleView
+from laneyard.shared.views.key_rates import KeyRates, KeyRateSet
+from laneyard.shared.views.pauses import PauseView
+from laneyard.shared.views.schedules import BackfillResult, ScheduleView, TriggerResult
 from laneyard.shared.views.status import Status
 from laneyard.shared.views.throttles import RateSet, Throttles
+from laneyard.shared.views.webhooks import DeliveryView, WebhookView
 
 T = TypeVar("T")
 
@@ -88,6 +96,60 @@ class AsyncClient:
                 continue
             raise calls.error_for(response, call)
         raise AssertionError("unreachable")  # the last attempt returns or raises
+
+    # Events.
+
+    async def events(
+        self,
+        *,
+        lane: str | Sequence[str] | None = None,
+        cluster: str | Sequence[str] | None = None,
+        task: str | Sequence[str] | None = None,
+        job_id: str | Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        after: int | None = None,
+        follow: bool = True,
+    ) -> AsyncIterator[Event]:
+        """Job state changes as they happen (``GET /v1/events``): ``async for event in
+        client.events(lane="main")``. ``after`` resumes after that ``event_id``. A dropped
+        connection is made again from the last event received, so none is missed or repeated;
+        without ``follow`` the iterator ends once it has caught up."""
+        reader = client_events.Reader(last_id=after)
+        params = list(client_events.query(lane=lane, cluster=cluster, task=task, job_id=job_id,
+                                          labels=labels, follow=follow))  # fmt: skip
+        failures = 0
+        while True:
+            sent = {"Accept": "text/event-stream"}
+            if reader.last_id is not None:
+                sent["Last-Event-ID"] = str(reader.last_id)
+            try:
+                async with self._http.stream(
+                    "GET", client_events.PATH, params=params, headers=sent,
+                    timeout=client_events.timeout(self._http.timeout.connect or DEFAULT_TIMEOUT),
+                ) as response:  # fmt: skip
+                    if not response.is_success:
+                        await response.aread()
+                        if failures + 1 < self.retry.attempts and status_retryable(
+                            response.status_code, True
+                        ):
+                            failures += 1
+                            await asyncio.sleep(self.retry.delay(failures, retry_after(response)))
+                            continue
+                        raise calls.error_for(response, Call("GET", client_events.PATH, calls.nothing))
+                    async for line in response.aiter_lines():
+                        event = reader.line(line)
+                        if event is not None:
+                            failures = 0
+                            yield event
+            except httpx.TransportError as exc:
+                failures += 1
+                if failures >= self.retry.attempts:
+                    raise Unavailable(f"GET {client_events.PATH}: {type(exc).__name__}: {exc}") from exc
+                await asyncio.sleep(self.retry.delay(failures))
+                continue
+            if not follow:
+                return
+            await asyncio.sleep((reader.retry_ms or 1000) / 1000)  # the server ended the stream (a restart)
 
     # Jobs.
 
@@ -245,12 +307,26 @@ class AsyncClient:
         start_after: str | None = None,
         on: str | None = None,
         name: str | None = None,
+        overlap: str | None = None,
+        timezone: str | None = None,
+        jitter: float | None = None,
         **options: Unpack[SubmitOptions],
     ) -> ScheduleView:
-        """A schedule that submits this job ``every`` N seconds, on a ``cron`` expression (UTC), or
-        once after job ``start_after`` ends."""
+        """A schedule that submits this job ``every`` N seconds, on a ``cron`` expression (in UTC, or
+        in ``timezone``), or once after job ``start_after`` ends. ``overlap``: skip (default),
+        buffer_one, cancel_other or allow, while the previous run is unfinished."""
         body = calls.schedule_body(
-            task, args, options, every=every, cron=cron, start_after=start_after, on=on, name=name
+            task,
+            args,
+            options,
+            every=every,
+            cron=cron,
+            start_after=start_after,
+            on=on,
+            name=name,
+            overlap=overlap,
+            timezone=timezone,
+            jitter=jitter,
         )
         return await self.send(calls.create_schedule(body))
 
@@ -266,8 +342,38 @@ class AsyncClient:
     async def resume_schedule(self, schedule_id: str) -> ScheduleView:
         return await self.send(calls.pause_schedule(schedule_id, False))
 
+    async def trigger_schedule(self, schedule_id: str, overlap: str | None = None) -> TriggerResult:
+        """Runs the schedule's job now, as a manual run. Its overlap policy applies unless
+        ``overlap`` says otherwise (``"allow"`` starts it regardless); a skip is refused (409)."""
+        return await self.send(calls.trigger_schedule(schedule_id, overlap))
+
+    async def backfill_schedule(self, schedule_id: str, start: datetime, end: datetime) -> BackfillResult:
+        """A run per past fire time in [start, end]; fire times that already ran keep their job."""
+        return await self.send(calls.backfill_schedule(schedule_id, start, end))
+
     async def delete_schedule(self, schedule_id: str) -> None:
         await self.send(calls.delete_schedule(schedule_id))
+
+    async def create_webhook(
+        self,
+        url: str,
+        lane: str = "main",
+        *,
+        events: Sequence[str] | None = None,
+        cluster: str | None = None,
+    ) -> WebhookView:
+        """POST the end of every job of ``lane`` (ending in one of ``events``) to ``url``, signed."""
+        return await self.send(calls.create_webhook(url, lane, events, cluster))
+
+    async def webhooks(self) -> builtins.list[WebhookView]:
+        return (await self.send(calls.list_webhooks())).webhooks
+
+    async def delete_webhook(self, webhook_id: str) -> None:
+        await self.send(calls.delete_webhook(webhook_id))
+
+    async def job_webhooks(self, job_id: str) -> builtins.list[DeliveryView]:
+        """The deliveries of a job's end: id, URL, state and the latest attempts."""
+        return (await self.send(calls.job_webhooks(job_id))).deliveries
 
     async def create_cluster(self, name: str) -> ClusterView:
         return await self.send(calls.create_cluster(name))
@@ -294,6 +400,57 @@ class AsyncClient:
     async def clear_throttle(self, *, lane: str | None = None, cluster: str | None = None) -> None:
         kind, name = calls.throttle_target(lane, cluster)
         await self.send(calls.clear_throttle(kind, name))
+
+    async def fairness_weights(self) -> builtins.list[FairnessWeight]:
+        """Fairness keys given a weight (every other key weighs 1), in the lanes this key covers."""
+        return (await self.send(calls.fairness_weights())).weights
+
+    async def set_fairness_weight(self, lane: str, key: str, weight: float) -> FairnessWeight:
+        """Gives fairness key ``key`` of ``lane`` a share of ``weight`` against keys weighing 1."""
+        return await self.send(calls.set_fairness_weight(lane, key, weight))
+
+    async def clear_fairness_weight(self, lane: str, key: str) -> None:
+        """Back to weight 1."""
+        await self.send(calls.clear_fairness_weight(lane, key))
+
+    async def concurrency(self) -> ConcurrencyView:
+        """The concurrency limits in force, and the keys holding slots (how many of their jobs
+        wait for or run on a runner) or with jobs waiting for a slot."""
+        return await self.send(calls.concurrency())
+
+    async def set_concurrency_limit(self, key: str, max_running: int) -> LimitSet:
+        """At most ``max_running`` jobs whose concurrency key is ``key`` (each key of a prefix, if it
+        ends in ``*``) run at once, over every cluster (0 holds them all)."""
+        return await self.send(calls.set_concurrency_limit(key, max_running))
+
+    async def clear_concurrency_limit(self, key: str) -> None:
+        """Back to the limit in LANEYARD_CONCURRENCY_LIMITS, or none."""
+        await self.send(calls.clear_concurrency_limit(key))
+
+    async def key_rates(self) -> KeyRates:
+        """The rates of concurrency and fairness keys in force, in jobs per second."""
+        return await self.send(calls.key_rates())
+
+    async def set_key_rate(self, key: str, per_second: float) -> KeyRateSet:
+        """Holds jobs whose concurrency or fairness key is ``key`` (a prefix if it ends in ``*``) to
+        ``per_second``, over every lane (0 holds them all back)."""
+        return await self.send(calls.set_key_rate(key, per_second))
+
+    async def clear_key_rate(self, key: str) -> None:
+        await self.send(calls.clear_key_rate(key))
+
+    async def pauses(self) -> builtins.list[PauseView]:
+        """Every pause in force (those on this key's lanes and clusters)."""
+        return (await self.send(calls.pauses())).pauses
+
+    async def pause(self, *, lane: str | None = None, cluster: str | None = None) -> PauseView:
+        """Pauses a lane of ``cluster`` (no cluster: on every cluster), or with no lane drains the
+        whole cluster: jobs are still accepted, none are dispatched, running ones go on."""
+        return await self.send(calls.pause(lane, cluster, True))
+
+    async def resume(self, *, lane: str | None = None, cluster: str | None = None) -> PauseView:
+        """Lifts the pause made with the same lane and cluster."""
+        return await self.send(calls.pause(lane, cluster, False))
 
     async def dead_letters(
         self, *, source: str | None = None, page_size: int = 100

@@ -20,11 +20,16 @@ from laneyard.shared.models import BatchResult, SubmitResult
 from laneyard.shared.states import JobState
 from laneyard.shared.tiers import Tier
 from laneyard.shared.views.clusters import ClusterList, ClusterView
+from laneyard.shared.views.concurrency import ConcurrencyView, LimitSet
 from laneyard.shared.views.dead_letters import DeadLetterDetail, DeadLetterPage, ReplayResult
+from laneyard.shared.views.fairness import FairnessWeight, FairnessWeights
 from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogPage
-from laneyard.shared.views.schedules import ScheduleList, ScheduleView
+from laneyard.shared.views.key_rates import KeyRates, KeyRateSet
+from laneyard.shared.views.pauses import PauseList, PauseView
+from laneyard.shared.views.schedules import BackfillResult, ScheduleList, ScheduleView, TriggerResult
 from laneyard.shared.views.status import Status
 from laneyard.shared.views.throttles import RateSet, Throttles
+from laneyard.shared.views.webhooks import DeliveryList, WebhookList, WebhookView
 
 T = TypeVar("T")
 M = TypeVar("M", bound=BaseModel)
@@ -44,6 +49,9 @@ class SubmitOptions(TypedDict, total=False):
     idempotency_key: str
     start_at: datetime
     labels: dict[str, str]
+    retention_days: float
+    callback_url: str
+    concurrency_key: str
 
 
 class JobSpec(SubmitOptions, total=False):
@@ -178,6 +186,31 @@ def create_schedule(body: dict[str, Any]) -> Call[ScheduleView]:
     return Call("POST", "/v1/schedules", model(ScheduleView), body=body, replay_safe=False)
 
 
+def create_webhook(
+    url: str, lane: str = "main", events: Sequence[str] | None = None, cluster: str | None = None
+) -> Call[WebhookView]:
+    body: dict[str, Any] = {"url": url, "lane": lane, "cluster": cluster}
+    if events is not None:
+        body["events"] = list(events)
+    return Call("POST", "/v1/webhooks", model(WebhookView), body=body, replay_safe=False)
+
+
+def list_webhooks() -> Call[WebhookList]:
+    return Call("GET", "/v1/webhooks", model(WebhookList))
+
+
+def get_webhook(webhook_id: str) -> Call[WebhookView]:
+    return Call("GET", f"/v1/webhooks/{webhook_id}", model(WebhookView))
+
+
+def delete_webhook(webhook_id: str) -> Call[None]:
+    return Call("DELETE", f"/v1/webhooks/{webhook_id}", nothing, replay_safe=False)
+
+
+def job_webhooks(job_id: str) -> Call[DeliveryList]:
+    return Call("GET", f"/v1/jobs/{job_id}/webhooks", model(DeliveryList), job_id=job_id)
+
+
 def list_schedules() -> Call[ScheduleList]:
     return Call("GET", "/v1/schedules", model(ScheduleList))
 
@@ -193,6 +226,20 @@ def delete_schedule(schedule_id: str) -> Call[None]:
 def pause_schedule(schedule_id: str, paused: bool) -> Call[ScheduleView]:
     action = "pause" if paused else "resume"
     return Call("POST", f"/v1/schedules/{schedule_id}/{action}", model(ScheduleView))
+
+
+def trigger_schedule(schedule_id: str, overlap: str | None) -> Call[TriggerResult]:
+    # Each trigger is a new run: never replayed on a lost answer.
+    body = {"overlap": overlap} if overlap is not None else {}
+    return Call(
+        "POST", f"/v1/schedules/{schedule_id}/trigger", model(TriggerResult), body=body, replay_safe=False
+    )
+
+
+def backfill_schedule(schedule_id: str, start: datetime, end: datetime) -> Call[BackfillResult]:
+    # Safe to replay: each fire time's job is de-duplicated by its key.
+    body = {"from": start.isoformat(), "to": end.isoformat()}
+    return Call("POST", f"/v1/schedules/{schedule_id}/backfill", model(BackfillResult), body=body)
 
 
 def create_cluster(name: str) -> Call[ClusterView]:
@@ -221,6 +268,57 @@ def set_throttle(kind: str, name: str, rate: float) -> Call[RateSet]:
 
 def clear_throttle(kind: str, name: str) -> Call[None]:
     return Call("DELETE", f"/v1/throttles/{kind}/{name}", nothing)
+
+
+def fairness_weights() -> Call[FairnessWeights]:
+    return Call("GET", "/v1/fairness", model(FairnessWeights))
+
+
+def set_fairness_weight(lane: str, key: str, weight: float) -> Call[FairnessWeight]:
+    return Call("PUT", f"/v1/fairness/{lane}/{key}", model(FairnessWeight), body={"weight": weight})
+
+
+def clear_fairness_weight(lane: str, key: str) -> Call[None]:
+    return Call("DELETE", f"/v1/fairness/{lane}/{key}", nothing)
+
+
+def concurrency() -> Call[ConcurrencyView]:
+    return Call("GET", "/v1/concurrency", model(ConcurrencyView))
+
+
+def set_concurrency_limit(key: str, max_running: int) -> Call[LimitSet]:
+    return Call("PUT", f"/v1/concurrency/{key}", model(LimitSet), body={"max_running": max_running})
+
+
+def clear_concurrency_limit(key: str) -> Call[None]:
+    return Call("DELETE", f"/v1/concurrency/{key}", nothing)
+
+
+def key_rates() -> Call[KeyRates]:
+    return Call("GET", "/v1/rates", model(KeyRates))
+
+
+def set_key_rate(key: str, per_second: float) -> Call[KeyRateSet]:
+    return Call("PUT", f"/v1/rates/{key}", model(KeyRateSet), body={"per_second": per_second})
+
+
+def clear_key_rate(key: str) -> Call[None]:
+    return Call("DELETE", f"/v1/rates/{key}", nothing)
+
+
+def pauses() -> Call[PauseList]:
+    return Call("GET", "/v1/pauses", model(PauseList))
+
+
+def pause(lane: str | None, cluster: str | None, paused: bool) -> Call[PauseView]:
+    """Pauses or resumes a lane (of ``cluster``, else of every cluster), or with no lane a cluster."""
+    action = "pause" if paused else "resume"
+    if lane is None:
+        if cluster is None:
+            raise ValueError("give a lane, a cluster or both")
+        return Call("POST", f"/v1/clusters/{cluster}/{action}", model(PauseView))
+    params = [("cluster", cluster)] if cluster is not None else []
+    return Call("POST", f"/v1/lanes/{lane}/{action}", model(PauseView), params=params)
 
 
 def dead_letters(source: str | None, cursor: str | None, limit: int) -> Call[DeadLetterPage]:

@@ -26,6 +26,18 @@ from laneyard.shared.store.database import Database
 log = logging.getLogger(__name__)
 
 
+def read_submission(body: bytes) -> Submission | str:
+    """The submission a message body holds, or why it holds none (whatever the bytes)."""
+    try:
+        return Submission.model_validate(json.loads(body))
+    except ValidationError as exc:
+        return invalid_reason(exc)
+    except RecursionError:
+        return "body is not JSON this API reads: nested too deep"
+    except ValueError as exc:  # not JSON, or not UTF-8 (nor UTF-16 or UTF-32)
+        return f"body is not JSON: {exc}"
+
+
 class AmqpIngress:
     def __init__(self, bus: Bus, db: Database, admitter: Admitter, prefetch: int = 64) -> None:
         self.bus = bus
@@ -44,14 +56,8 @@ class AmqpIngress:
         await self._queue.consume(self.on_message)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
-        reason: str | None = None
-        sub: Submission | None = None
-        try:
-            sub = Submission.model_validate(json.loads(message.body))
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            reason = f"body is not JSON: {exc}"
-        except ValidationError as exc:
-            reason = invalid_reason(exc)
+        read = read_submission(message.body)
+        sub, reason = (read, None) if isinstance(read, Submission) else (None, read)
         if sub is None:
             admission_metrics.rejected_unreadable()
         job_id = message.message_id if message.message_id and JOB_ID.match(message.message_id) else None
@@ -73,6 +79,9 @@ class AmqpIngress:
             await message.nack(requeue=True)
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
-        dead_id = await dead_letters.record(self.db, source="admission", reason=reason, body=message.body)
+        dead_id = await dead_letters.record(
+            self.db, source="admission", reason=reason, body=message.body,
+            keep_days=self.bus.settings.dead_letter_retention_days,
+        )  # fmt: skip
         await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
         log.warning("dead-lettered an AMQP submission: %s", reason, extra={"job_id": message.message_id})

@@ -122,29 +122,40 @@ class Auth:
             if self.open:
                 return Grant.everything()
             address = request.client.host if request.client is not None else "unknown"
-            now = time.monotonic()
-            wait = self.failures.blocked_for(address, now)
-            if wait > 0:
-                admission_metrics.AUTH_FAILURES.labels("rate_limited").inc()
-                raise Rejected(
-                    429,
-                    f"too many failed authentications from this address; retry in {wait:.0f} s",
-                    {"Retry-After": str(max(1, round(wait)))},
-                )
-            challenge = {"WWW-Authenticate": "Bearer"}
-            if creds is None:
-                self._failed(address, now, "missing")
-                raise Rejected(401, "an API key is required: send 'Authorization: Bearer <key>'", challenge)
-            grant = self.grant_of(creds.credentials)
-            if grant is None:
-                self._failed(address, now, "invalid")
-                raise Rejected(401, "the API key is not valid", challenge)
+            grant = self.authenticate(address, creds.credentials if creds is not None else None)
             if not grant.has(scope):
                 admission_metrics.AUTH_FAILURES.labels("scope").inc()
                 raise Rejected(403, f"this API key does not have the {scope!r} scope")
             return grant
 
         return check
+
+    def authenticate(self, address: str, presented: str | None) -> Grant:
+        """The grant of a presented key (a bearer token, or a key typed into the console's login),
+        with failed attempts from one address limited as for every other route."""
+        now = time.monotonic()
+        wait = self.failures.blocked_for(address, now)
+        if wait > 0:
+            admission_metrics.AUTH_FAILURES.labels("rate_limited").inc()
+            raise Rejected(
+                429,
+                f"too many failed authentications from this address; retry in {wait:.0f} s",
+                {"Retry-After": str(max(1, round(wait)))},
+            )
+        challenge = {"WWW-Authenticate": "Bearer"}
+        if presented is None:
+            self._failed(address, now, "missing")
+            raise Rejected(401, "an API key is required: send 'Authorization: Bearer <key>'", challenge)
+        grant = self.grant_of(presented)
+        if grant is None:
+            self._failed(address, now, "invalid")
+            raise Rejected(401, "the API key is not valid", challenge)
+        return grant
+
+    def digests(self) -> list[tuple[bytes, Grant]]:
+        """Every configured key's SHA-256 digest and grant (the console names a session's key by a
+        keyed hash of its digest, so that the cookie holds neither the key nor its digest)."""
+        return list(self._keys)
 
     def _failed(self, address: str, now: float, reason: str) -> None:
         self.failures.failed(address, now)

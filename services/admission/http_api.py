@@ -5,21 +5,33 @@ from __future__ import annotations
 import logging
 
 from fastapi import FastAPI, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
 
+from laneyard.services.admission.allowed_methods import documented_methods, routed_methods
 from laneyard.services.admission.auth import Auth, load_keys
 from laneyard.services.admission.body_limit import BodyLimit
+from laneyard.services.admission.console import routes as console
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected, retry_after
+from laneyard.services.admission.events.service import EventService
+from laneyard.services.admission.refusal_docs import EVERY_API_ROUTE
 from laneyard.services.admission.routes import (
     Context,
     clusters,
+    concurrency,
     dead_letters,
+    fairness,
     jobs,
+    key_rates,
+    pauses,
     schedules,
     status,
     throttles,
+    webhooks,
 )
+from laneyard.services.admission.routes import events as events_routes
 from laneyard.shared.admitting.admit import Admitter
 from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.metrics import admission as admission_metrics
@@ -38,8 +50,15 @@ BATCH_BODY_BYTES = 32 * 1024 * 1024
 
 
 def create_app(
-    admitter: Admitter, db: Database, settings: Settings | None = None, rates: RateBook | None = None
+    admitter: Admitter,
+    db: Database,
+    settings: Settings | None = None,
+    rates: RateBook | None = None,
+    *,
+    events: EventService | None = None,
 ) -> FastAPI:
+    """``events``: the replica's event stream parts; ``laneyard admission`` passes them to run their
+    sequencer, otherwise the app makes its own (streams work, nothing sequences)."""
     settings = settings or get_settings()
     auth = Auth(load_keys(settings.api_keys, settings.api_keys_file))
     ctx = Context(admitter, db, settings, auth, rates or admitter.rates or RateBook(db, settings))
@@ -48,6 +67,14 @@ def create_app(
     @app.exception_handler(Rejected)
     async def rejected(_: Request, exc: Rejected) -> JSONResponse:
         return JSONResponse({"detail": exc.message}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if exc.status_code == 405:
+            methods = documented_methods(app.openapi()["paths"], request.url.path)
+            allow = ", ".join(methods or routed_methods(app.router.routes, request.scope))
+            exc = HTTPException(405, exc.detail, headers={**(exc.headers or {}), "Allow": allow})
+        return await http_exception_handler(request, exc)
 
     @app.exception_handler(NotAdmitted)
     async def refused(_: Request, exc: NotAdmitted) -> JSONResponse:
@@ -88,10 +115,26 @@ def create_app(
 
     app.add_middleware(BodyLimit, limit_for=body_limit)
 
-    for module in (jobs, clusters, status, throttles, dead_letters, schedules):
-        app.include_router(module.router(ctx))
+    routed = (
+        jobs,
+        clusters,
+        status,
+        throttles,
+        key_rates,
+        pauses,
+        fairness,
+        concurrency,
+        dead_letters,
+        schedules,
+        webhooks,
+    )
+    for module in routed:
+        app.include_router(module.router(ctx), responses=EVERY_API_ROUTE)
+    app.state.events = events or EventService(db, settings)
+    app.include_router(events_routes.router(ctx, app.state.events), responses=EVERY_API_ROUTE)
 
     app.add_api_route("/metrics", metrics_server.metrics_endpoint, include_in_schema=False)
+    console.mount(app, ctx)  # the web console at /ui
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

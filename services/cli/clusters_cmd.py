@@ -1,4 +1,4 @@
-"""``laneyard clusters``: list, create, get, delete."""
+"""``laneyard clusters``: list, create, get, delete, pause (drain), resume."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from laneyard.services.cli import render
 from laneyard.services.cli.api_client import ApiKeyOption, JsonOption, UrlOption, api
 from laneyard.shared.views.clusters import ClusterList
 
-app = typer.Typer(no_args_is_help=True, help="Clusters: list, create, get, delete.")
+app = typer.Typer(no_args_is_help=True, help="Clusters: list, create, get, delete, pause (drain), resume.")
 
 SlugArg = Annotated[str, typer.Argument(metavar="SLUG", help="cluster slug, e.g. gpu-farm-3kq9")]
 
@@ -61,3 +61,19 @@ def delete(slug: SlugArg, url: UrlOption = None, api_key: ApiKeyOption = None) -
     with api(url, api_key) as client:
         client.delete_cluster(slug)
     print(f"deleted {slug}", flush=True)
+
+
+@app.command("pause")
+def pause(slug: SlugArg, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """Drain a cluster: jobs are still accepted, none are dispatched, running ones finish."""
+    with api(url, api_key) as client:
+        client.pause(cluster=slug)
+    print(f"paused {slug}: none of its lanes dispatch until it is resumed", flush=True)
+
+
+@app.command("resume")
+def resume(slug: SlugArg, url: UrlOption = None, api_key: ApiKeyOption = None) -> None:
+    """End a cluster's drain (pauses of single lanes still hold)."""
+    with api(url, api_key) as client:
+        client.resume(cluster=slug)
+    print(f"resumed {slug}", flush=True)

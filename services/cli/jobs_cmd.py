@@ -171,6 +171,15 @@ def submit(
         str | None, typer.Option(help="a repeat with the same key returns the first job")
     ] = None,
     label: LabelOption = None,
+    retention_days: Annotated[
+        float | None, typer.Option(min=0.0001, help="days kept once ended (default: the lane's, else 30)")
+    ] = None,
+    callback_url: Annotated[
+        str | None, typer.Option(help="POST the job's end here, signed (docs/webhooks.md)")
+    ] = None,
+    concurrency_key: Annotated[
+        str | None, typer.Option(help="at most its limit of jobs with this key run at once")
+    ] = None,
     count: Annotated[
         int, typer.Option(min=1, max=MAX_COUNT, help="submit this many copies (progress bar)")
     ] = 1,
@@ -194,6 +203,9 @@ def submit(
         "retry_backoff": retry_backoff,
         "idempotency_key": idempotency_key,
         "labels": parse_labels(label) or None,
+        "retention_days": retention_days,
+        "callback_url": callback_url,
+        "concurrency_key": concurrency_key,
     }
     # Only what was given: the server's defaults fill the rest.
     options = cast(SubmitOptions, {k: v for k, v in given.items() if v is not None})
@@ -275,11 +287,14 @@ def list_jobs(
     cluster: Annotated[str | None, typer.Option(help="only this cluster")] = None,
     label: LabelOption = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="at most this many, newest first")] = 50,
+    watch: Annotated[
+        bool, typer.Option("--watch", "-w", help="then print every state change as it happens (Ctrl-C ends)")
+    ] = False,
     as_json: JsonOption = False,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
-    """List jobs, newest first."""
+    """List jobs, newest first; with --watch, follow their state changes from the event stream."""
     labels = parse_labels(label)
     found: list[JobView] = []
     cursor: str | None = None
@@ -301,6 +316,33 @@ def list_jobs(
         render.print_json(JobPage(jobs=found, next_cursor=cursor))
     else:
         render.out().print(render.jobs_table(found))
+    if watch:
+        watch_events(url, api_key, lane=lane, cluster=cluster, labels=labels, state=state, as_json=as_json)
+
+
+def watch_events(
+    url: str | None,
+    api_key: str | None,
+    *,
+    lane: str | None,
+    cluster: str | None,
+    labels: dict[str, str],
+    state: JobState | None,
+    as_json: bool,
+) -> None:
+    """State changes from ``GET /v1/events`` (resumed across reconnects by the client), one per
+    line, until interrupted."""
+    with api(url, api_key) as client:
+        try:
+            for event in client.events(lane=lane, cluster=cluster, labels=labels or None):
+                if state is not None and event.state is not state:
+                    continue
+                if as_json:
+                    typer.echo(event.model_dump_json())  # one event per line, for scripts
+                else:
+                    render.out().print(render.event_line(event))
+        except KeyboardInterrupt:
+            return
 
 
 def show_job(

@@ -1,6 +1,7 @@
 """``laneyard``: one subcommand per service, ``up`` for the whole stack, a demo workload, and the
-operator commands (submit, jobs, job, logs, cancel, status, top, clusters, dlq, keys) that talk to
-admission's HTTP API."""
+operator commands (submit, jobs, job, logs, cancel, status, top, clusters, lanes, rates, fairness,
+concurrency, dlq, keys, schedules) that talk to admission's HTTP API, and ``broker-users``, the RabbitMQ users
+each service runs as."""
 
 from __future__ import annotations
 
@@ -10,14 +11,21 @@ from typing import Annotated
 import typer
 
 from laneyard.services.cli import (
+    broker_users_cmd,
     clusters_cmd,
+    concurrency_cmd,
     dlq_cmd,
     exit_codes,
+    fairness_cmd,
     jobs_cmd,
     keys_cmd,
+    lanes_cmd,
     logs_cmd,
+    rates_cmd,
+    schedules_cmd,
     status_cmd,
     top,
+    webhooks_cmd,
 )
 from laneyard.shared.settings import get_settings
 
@@ -32,9 +40,16 @@ jobs_cmd.register(app)
 logs_cmd.register(app)
 status_cmd.register(app)
 top.register(app)
+broker_users_cmd.register(app)
 app.add_typer(clusters_cmd.app, name="clusters")
+app.add_typer(concurrency_cmd.app, name="concurrency")
 app.add_typer(dlq_cmd.app, name="dlq")
+app.add_typer(fairness_cmd.app, name="fairness")
 app.add_typer(keys_cmd.app, name="keys")
+app.add_typer(lanes_cmd.app, name="lanes")
+app.add_typer(rates_cmd.app, name="rates")
+app.add_typer(schedules_cmd.app, name="schedules")
+app.add_typer(webhooks_cmd.app, name="webhooks")
 
 
 @app.command()

@@ -20,6 +20,7 @@ from rich.text import Text
 
 from laneyard.shared.views.clusters import ClusterView
 from laneyard.shared.views.dead_letters import DeadLetterItem
+from laneyard.shared.views.events import Event
 from laneyard.shared.views.jobs import JobView, Transition
 from laneyard.shared.views.status import Amount, ClusterStatus, LaneStatus, Status, WaitingTask
 
@@ -100,6 +101,18 @@ def labels_text(labels: Mapping[str, str]) -> str:
 def listing(title: str) -> Table:
     """A borderless table like kubectl's: 32-character ids leave little room for borders."""
     return Table(title=title, title_justify="left", box=None, pad_edge=False, header_style="bold underline")
+
+
+def event_line(event: Event) -> Text:
+    """One state change: time, job, task, lane/cluster, state, attempt and what else it says."""
+    line = Text(f"{short_time(event.time)}  {event.id}  {event.task or '-'}  {event.lane}/{event.cluster}  ")
+    line.append_text(state_text(str(event.state)))
+    line.append(f"  attempt {event.attempt}")
+    if event.runner:
+        line.append(f"  on {event.runner}")
+    if event.reason:
+        line.append(f"  ({event.reason})")
+    return line
 
 
 def jobs_table(jobs: Sequence[JobView]) -> Table:
@@ -213,8 +226,12 @@ def lanes_table(lanes: Sequence[LaneStatus]) -> Table:
     table.add_column("CLUSTER", no_wrap=True)
     table.add_column("QUEUED", justify="right")
     table.add_column("THROTTLED", justify="right")
+    paused = any(row.paused for row in lanes)
+    if paused:  # a column only while something is paused: the usual table stays as it was
+        table.add_column("PAUSED")
     for row in lanes:
-        add_row(table, row.lane, row.cluster, queued_text(row), throttled_text(row))
+        cells = [row.lane, row.cluster, queued_text(row), throttled_text(row)]
+        add_row(table, *cells, *(["paused" if row.paused else ""] if paused else []))
     return table
 
 
@@ -244,7 +261,7 @@ def clusters_capacity_table(clusters: Mapping[str, ClusterStatus]) -> Table:
         runners, cap = c.runners, c.capacity
         add_row(
             table,
-            slug,
+            f"{slug} (paused)" if c.paused else slug,
             f"{runners.idle}/{runners.busy}/{runners.draining}",
             str(c.running_jobs),
             _used(cap.slots),

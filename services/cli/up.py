@@ -40,9 +40,15 @@ def say(message: str) -> None:
     print(f"laneyard up: {message}", file=sys.stderr, flush=True)
 
 
-def ensure_rabbitmq(url: str, timeout: float = 90.0) -> None:
+def broker_address(url: str) -> tuple[str, int]:
+    """Where an AMQP URL points; without a port, the scheme's (5671 for ``amqps``)."""
     parsed = urlparse(url)
-    host, port = parsed.hostname or "127.0.0.1", parsed.port or 5672
+    default = 5671 if parsed.scheme == "amqps" else 5672
+    return parsed.hostname or "127.0.0.1", parsed.port or default
+
+
+def ensure_rabbitmq(url: str, timeout: float = 90.0) -> None:
+    host, port = broker_address(url)
     if port_open(host, port):
         return
     if host not in ("127.0.0.1", "localhost") or shutil.which("rabbitmq-server") is None:
@@ -76,7 +82,8 @@ def run_stack(settings: Settings, *, demo: bool, runners: int, data_dir: str) ->
     # The demo's tasks, for laneyard up is the way to try Laneyard; a plain runner has none.
     children += [Child(f"runner-{i + 1}", [*laneyard, "runner", "--demo-tasks"], env) for i in range(runners)]
     if demo:
-        url = f"http://127.0.0.1:{settings.http_port}"
+        scheme = "https" if settings.http_tls_certfile else "http"
+        url = f"{scheme}://127.0.0.1:{settings.http_port}"
         children.append(Child("demo", [*laneyard, "demo", "--url", url], env))
 
     stopping = False

@@ -15,6 +15,7 @@ from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
 
 from laneyard.services.dispatcher.capacity import ClusterCapacity, Decision
+from laneyard.services.dispatcher.concurrency_gate import ConcurrencyGate
 from laneyard.services.dispatcher.fairness import over_share, parse_weights
 from laneyard.services.dispatcher.lane_consumers import LaneConsumers
 from laneyard.services.dispatcher.queue_age import QueueAges
@@ -26,6 +27,7 @@ from laneyard.shared.models import JobMessage
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
 from laneyard.shared.store import dead_letters, job_record, jobs, unserved
+from laneyard.shared.store.concurrency_slots import Took
 from laneyard.shared.store.database import Database
 from laneyard.shared.store.job_writes import JobWrites
 from laneyard.shared.store.leases import Lease
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 MARK_TRIES = 5
 OVER_SHARE = "over_share"
+PARKED = "concurrency_key"  # held back: no free slot of its concurrency key
 UNSERVED_NOTE_SECONDS = 5.0
 HELD_RECENT_SECONDS = 3.0
 # A job that does not fit steps aside (through the delay queues) only if a smaller job was seen in
@@ -65,6 +68,7 @@ class Dispatch:
         self.db = db
         self.lease = lease
         self.writes = JobWrites(db, timeout=settings.network_timeout)
+        self.gate = ConcurrencyGate(bus, db, settings, lambda: lease.held)
         self.clusters: defaultdict[str, ClusterCapacity] = defaultdict(
             lambda: ClusterCapacity(settings.capacity_threshold)
         )
@@ -117,6 +121,11 @@ class Dispatch:
             await self._dead_letter(message, f"undecodable job message: {exc.errors()[:3]}")
             return
 
+        if self.lanes is not None and self.lanes.pauses.holds(job.lane, job.cluster):
+            # Prefetched before the pause took hold: back to its place, the lane's consumer is going.
+            await message.nack(requeue=True)
+            return
+
         now = time.time()
         self.ages.received(job, now)
         self._saw_size(job, now)
@@ -134,18 +143,45 @@ class Dispatch:
             reason = OVER_SHARE
         elif decision is Decision.FIT and runner_id is not None:
             capacity.reserve(job.id, job.tier, runner_id, now, job.lane, job.slots)
+            limit = self.gate.limit_of(job.concurrency_key)
+            if self.lanes is not None and limit is None:
+                self.lanes.started(job.cluster, job.lane, job.fairness_key)
+            took = Took.HELD
             try:
+                if limit is not None:
+                    # After the fit check: the order of capacity decisions stays the delivery order.
+                    took = await self.gate.take(job, limit)
+                    if took is Took.FULL:
+                        capacity.release(job.id)
+                        await self._park(job, message)
+                        return
+                    if self.lanes is not None:
+                        self.lanes.started(job.cluster, job.lane, job.fairness_key)
                 if await self._mark_waiting(job):
                     await self.bus.to_cluster(job, headers=state_metrics.forwarded_headers())
                     dispatch_metrics.forwarded(job, self.ages.forwarded(job, time.time()))
                 else:
                     capacity.release(job.id)
+                    if took is Took.NEW:
+                        # A stale message: the slot was taken for nothing. One held already stays,
+                        # it may be the running job's (a duplicate message of it).
+                        await self.gate.give_back(job)
             except Exception:
+                # A slot taken stays: the message comes back and takes it again (Took.HELD), and
+                # the sweep frees it if its job never waits or runs.
                 capacity.release(job.id)
                 raise
             await message.ack()
             return
         await self._hold_back(job, message, capacity, decision, reason, now)
+
+    async def _park(self, job: JobMessage, message: AbstractIncomingMessage) -> None:
+        """No free slot of its concurrency key: it waits in the key's park queue, holding no capacity
+        and not cycling, until a slot frees (``concurrency_gate.py``). Not a held-back job of its
+        lane's queue age: it has left the lane."""
+        dispatch_metrics.JOBS_HELD_BACK.labels(job.lane, job.cluster, PARKED).inc()
+        await self.gate.park(job, message)
+        await message.ack()
 
     async def _hold_back(
         self,
@@ -289,7 +325,10 @@ class Dispatch:
         return False
 
     async def _dead_letter(self, message: AbstractIncomingMessage, reason: str) -> None:
-        dead_id = await dead_letters.record(self.db, source="dispatcher", reason=reason, body=message.body)
+        dead_id = await dead_letters.record(
+            self.db, source="dispatcher", reason=reason, body=message.body,
+            keep_days=self.bus.settings.dead_letter_retention_days,
+        )  # fmt: skip
         await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
         await message.ack()
         log.warning("dead-lettered a lane message: %s", reason, extra={"job_id": message.message_id})

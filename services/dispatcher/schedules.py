@@ -7,7 +7,10 @@ admitted exactly like a submitted one. Exactly-once per fire time comes from the
 same schedule, and they then get the same job.
 
 Each tick first settles the schedules' open jobs (one ``_id: {$in}`` lookup per schedule, never a
-scan of jobs), so a job fired in that tick carries its schedule's latest ``last_completed_at``.
+scan of jobs), so a job fired in that tick carries its schedule's latest ``last_completed_at``;
+then starts the fires ``buffer_one`` kept whose previous run has ended; then fires what is due,
+each as its catch-up plan and overlap policy say (``shared.schedule_times.plan_fire``,
+``shared.schedule_overlap.on_fire``). ``cancel_other`` cancels through ``shared.cancelling``.
 """
 
 from __future__ import annotations
@@ -20,9 +23,12 @@ from collections.abc import Callable
 
 from pydantic import ValidationError
 
+from laneyard.shared import cancelling
 from laneyard.shared.admitting.admit import Admitter
 from laneyard.shared.admitting.refusal import NotAdmitted
 from laneyard.shared.models import Submission
+from laneyard.shared.schedule_overlap import Action, on_fire, skip_reason
+from laneyard.shared.schedule_times import plan_fire
 from laneyard.shared.states import TERMINAL, JobState
 from laneyard.shared.store import schedules
 from laneyard.shared.store.database import Database, Doc
@@ -77,6 +83,13 @@ class ScheduleLoop:
         for doc in await schedules.watching(self.db, MAX_PER_TICK):
             await self.settle(doc, now)
         fired = 0
+        for doc in await schedules.buffered(self.db, MAX_PER_TICK):
+            if not self.held():
+                break
+            try:
+                fired += await self.release(doc)
+            except Exception:
+                log.exception("schedule %s could not start its buffered fire; trying again", doc["_id"])
         for doc in await schedules.due(self.db, now, MAX_PER_TICK):
             if not self.held():
                 break  # the lease was lost mid-tick: the new holder takes over from here
@@ -139,32 +152,51 @@ class ScheduleLoop:
                 return 0
             finished = f"fired after job {doc['start_after']} ended {state}"
         else:
-            next_run_at = schedules.cadence_of(doc).after(fire_at, now)
-
-        job_id: str | None = None
-        error: str | None = None
-        try:
-            sub = Submission.model_validate(
-                {**doc["job"], "idempotency_key": schedules.fire_key(schedule_id, fire_at)}
-            )
-            result = await self.admitter.admit(
-                sub, schedule_id=schedule_id, last_completed_at=doc.get("last_completed_at")
-            )
-            if result.duplicate and not await self.db["jobs"].find_one({"_id": result.id}, {"_id": True}):
-                # The key is claimed by a fire still under way elsewhere (or one cut short before
-                # publishing, whose claim goes stale): recording it now could record a job that
-                # never comes. It stays due; the next tick sees the job, or takes the stale claim.
+            mode, limit = schedules.catch_up_of(doc)
+            plan = plan_fire(schedules.cadence_of(doc), fire_at, now, mode, limit)
+            next_run_at = plan.next_at
+            end_at = doc.get("end_at")
+            if end_at is not None and schedules.nominal(doc, next_run_at) > float(end_at):
+                next_run_at, finished = None, "its end_at has passed"
+            if not plan.fire:
+                why = f"missed while no dispatcher fired it, and older than the last {limit} (catch_up_limit)"
+                skipped = schedules.skip_entry(fire_at, why)
+                await schedules.advance(
+                    self.db, schedule_id, fire_at, next_run_at, job_id=None, skipped=skipped, read=doc,
+                    finished_reason=finished,
+                )  # fmt: skip
                 return 0
-            job_id = result.id
-        except NotAdmitted as exc:
-            # NotAdmitted for good (its cluster was deleted, say): this fire is skipped, and the reason
-            # shown on the schedule. A broker or database failure raises instead, to fire again.
-            if exc.transient:
-                raise
-            error = f"{exc.kind} ({exc.http_status}): {exc.message}"
-        except ValidationError as exc:
-            first = exc.errors()[0]  # its location and message only: the input may be a secret
-            error = f"the job template is no longer valid: {first['loc']}: {first['msg']}"
+            policy = schedules.overlap_of(doc)
+            running = await schedules.unfinished(self.db, doc)
+            action = on_fire(policy, bool(running), bool(doc.get("buffered")))
+            if action is Action.SKIP:
+                skipped = schedules.skip_entry(
+                    fire_at, skip_reason(policy, running, bool(doc.get("buffered")))
+                )
+                await schedules.advance(
+                    self.db, schedule_id, fire_at, next_run_at, job_id=None, skipped=skipped, read=doc,
+                    finished_reason=finished,
+                )  # fmt: skip
+                return 0
+            if action is Action.BUFFER:
+                buffer = {"at": fire_at, "key": schedules.fire_key(schedule_id, fire_at), "kind": "scheduled"}
+                await schedules.advance(
+                    self.db, schedule_id, fire_at, next_run_at, job_id=None, buffer=buffer,
+                    finished_reason=finished,
+                )  # fmt: skip
+                return 0
+            if action is Action.CANCEL_AND_START:
+                # Cancelled before the new run is submitted: a fire repeated after a crash in
+                # between finds them cancelled (or asked to stop) and submits the same job.
+                for other in running:
+                    await cancelling.cancel(self.db, self.admitter.bus, other)
+
+        try:
+            job_id, error = await self.submit(
+                doc, schedules.fire_key(schedule_id, fire_at), fire_at, "scheduled"
+            )
+        except ClaimedElsewhere:
+            return 0
         won = await schedules.advance(
             self.db,
             schedule_id,
@@ -173,6 +205,7 @@ class ScheduleLoop:
             job_id=job_id,
             error=error,
             finished_reason=finished,
+            read=doc,
         )
         if error is not None:
             log.warning("schedule %s could not submit its job: %s", schedule_id, error)
@@ -181,3 +214,56 @@ class ScheduleLoop:
         self.fired += 1
         log.debug("schedule %s fired job %s", schedule_id, job_id, extra={"job_id": job_id})
         return 1
+
+    async def release(self, doc: Doc) -> int:
+        """Starts the fire ``buffer_one`` kept, once the runs it waited for have all ended."""
+        buffer = doc.get("buffer")
+        if not buffer:
+            return 0
+        if await schedules.unfinished(self.db, doc):
+            return 0
+        try:
+            job_id, error = await self.submit(doc, str(buffer["key"]), float(buffer["at"]), buffer["kind"])
+        except ClaimedElsewhere:
+            return 0
+        if error is not None:
+            log.warning("schedule %s could not submit its buffered job: %s", doc["_id"], error)
+        released = await schedules.release_buffer(self.db, str(doc["_id"]), buffer, job_id, doc)
+        if not released or job_id is None:
+            return 0
+        self.fired += 1
+        return 1
+
+    async def submit(
+        self, doc: Doc, key: str, fire_at: float, kind: schedules.RunKind
+    ) -> tuple[str | None, str | None]:
+        """Admits the schedule's job under ``key``: its id, or None and why it was refused for good.
+        Raises ClaimedElsewhere if the key is held by a submission that has not recorded its job."""
+        schedule_id = str(doc["_id"])
+        try:
+            template = doc["job"]
+            run = schedules.run_labels(schedules.nominal(doc, fire_at), kind)
+            labels = {**(template.get("labels") or {}), **run}
+            sub = Submission.model_validate({**template, "labels": labels, "idempotency_key": key})
+            result = await self.admitter.admit(
+                sub, schedule_id=schedule_id, last_completed_at=doc.get("last_completed_at")
+            )
+            if result.duplicate and not await self.db["jobs"].find_one({"_id": result.id}, {"_id": True}):
+                # The key is claimed by a fire still under way elsewhere (or one cut short before
+                # publishing, whose claim goes stale): recording it now could record a job that
+                # never comes. It stays due; the next tick sees the job, or takes the stale claim.
+                raise ClaimedElsewhere(key)
+            return result.id, None
+        except NotAdmitted as exc:
+            # NotAdmitted for good (its cluster was deleted, say): this fire is skipped, and the reason
+            # shown on the schedule. A broker or database failure raises instead, to fire again.
+            if exc.transient:
+                raise
+            return None, f"{exc.kind} ({exc.http_status}): {exc.message}"
+        except ValidationError as exc:
+            first = exc.errors()[0]  # its location and message only: the input may be a secret
+            return None, f"the job template is no longer valid: {first['loc']}: {first['msg']}"
+
+
+class ClaimedElsewhere(Exception):
+    """A fire's key is held by a submission that has not recorded its job yet."""

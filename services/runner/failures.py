@@ -25,13 +25,17 @@ class LastFailure:
     body: bytes
 
 
-async def record(db: Database, job: JobMessage, attempt: int, outcome: Outcome) -> LastFailure:
+async def record(
+    db: Database, job: JobMessage, attempt: int, outcome: Outcome, *, keep_days: float | None = None
+) -> LastFailure:
     detail = (outcome.error or "").strip().splitlines()
     reason = f"failed on its last attempt ({attempt} of {job.max_retries + 1}): {outcome.reason or 'error'}"
     if detail:
         reason += f": {detail[0][:500]}"
     body = job.model_copy(update={"attempt": attempt}).model_dump_json().encode()
-    dead_id = await dead_letters.record(db, source="runner", reason=reason, body=body, job_id=job.id)
+    dead_id = await dead_letters.record(
+        db, source="runner", reason=reason, body=body, job_id=job.id, keep_days=keep_days
+    )
     return LastFailure(dead_id, reason, body)
 
 

@@ -5,7 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
+import threading
+import time
 
 from laneyard.services.runner import cancel_listener
 from laneyard.services.runner.demo_tasks import demo
@@ -13,8 +17,9 @@ from laneyard.services.runner.registry import Registry, default_registry, import
 from laneyard.services.runner.reporter import report_loop
 from laneyard.services.runner.worker import Worker, describe
 from laneyard.shared import log_config
-from laneyard.shared.amqp import watchdog
+from laneyard.shared.amqp import probe, watchdog
 from laneyard.shared.amqp.bus import Bus
+from laneyard.shared.amqp.roles import Role
 from laneyard.shared.metrics import server as metrics_server
 from laneyard.shared.settings import Settings
 from laneyard.shared.store import runners as runner_store
@@ -37,7 +42,7 @@ async def serve(settings: Settings) -> None:
     registry = build_registry(settings)
     metrics_server.start(settings.metrics_port)
     client, db = connect(settings)
-    bus = Bus(settings)
+    bus = Bus(settings, Role.RUNNER)
     await bus.connect()
     watchdog_task = watchdog.start(bus, settings.amqp_broken_exit_seconds)
     worker = Worker(settings, bus, db, registry)
@@ -73,4 +78,26 @@ async def serve(settings: Settings) -> None:
 
 def main(settings: Settings) -> None:
     log_config.configure("runner", settings)
-    asyncio.run(serve(settings))
+    try:
+        asyncio.run(serve(settings))
+    except probe.NotDeclared as exc:
+        # No dispatcher (yet): exit to be restarted, as after a broker outage.
+        log.error("runner not started: %s", exc)
+        raise SystemExit(watchdog.EXIT_TEMPFAIL) from None
+    leave_abandoned_threads()
+
+
+def leave_abandoned_threads(wait: float = 1.0) -> None:
+    """Exits now if a task's thread still runs after shutdown (a cancelled or timed-out synchronous
+    task: a thread cannot be stopped). Its job is already settled and recorded; waiting for it would
+    only keep a stopped runner's process alive, as the interpreter joins worker threads at exit."""
+    deadline = time.monotonic() + wait
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(max(0.0, deadline - time.monotonic()))
+    stuck = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    if stuck:
+        log.warning("exiting with %d abandoned task thread(s) still running: %s", len(stuck), stuck[:5])
+        logging.shutdown()
+        sys.stdout.flush()
+        os._exit(0)

@@ -22,6 +22,7 @@ from laneyard.shared.admitting.refusal import NotAdmitted, invalid_reason
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.ids import new_job_id
 from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.retention import Retention
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import TERMINAL
 from laneyard.shared.store import jobs, subtasks
@@ -41,8 +42,9 @@ class Spawner:
     def __init__(self, settings: Settings, bus: Bus, db: Database) -> None:
         self.db = db
         self.admitter = Admitter(
-            bus, db, settings.max_args_bytes, cache_seconds=settings.admission_cache_seconds
-        )
+            bus, db, settings.max_args_bytes, cache_seconds=settings.admission_cache_seconds,
+            retention=Retention.of(settings),
+        )  # fmt: skip
         self.timeout = settings.network_timeout
 
     def for_job(self, job: JobMessage, attempt: int) -> JobSpawner:

@@ -86,8 +86,15 @@ class Worker:
         self._room = asyncio.Condition()  # notified whenever a job ends here
 
     async def start(self) -> None:
+        cluster = self.settings.runner_cluster
+        if not self.bus.declares:
+            await self.bus.await_declared(
+                [],
+                [self.bus.names.cluster_queue(cluster)],
+                declared_by="a dispatcher declares a cluster's queue when it hears from one of its runners",
+            )
         _, topology = await self.bus.consumer_channel(self.settings.runner_slots)
-        self._queue = await topology.cluster_queue(self.settings.runner_cluster)
+        self._queue = await topology.cluster_queue(cluster)
         self._tag = await self._queue.consume(self.on_message)
 
     async def stop_consuming(self) -> None:
@@ -239,7 +246,9 @@ class Worker:
         fields = {"result": outcome.result, "error": outcome.error, "reason": outcome.reason}
         failure = None
         if outcome.state is JobState.ERROR:
-            failure = await failures.record(self.db, job, attempt, outcome)
+            failure = await failures.record(
+                self.db, job, attempt, outcome, keep_days=self.settings.dead_letter_retention_days
+            )
             fields["dead_letter"] = failure.dead_id
         moved = await lifecycle.finish(self.db, self.writes, job, attempt, self.id, outcome.state, fields)
         if failure is not None:
@@ -259,8 +268,9 @@ class Worker:
     ) -> None:
         job_id = job.id if job else None
         dead_id = await dead_letters.record(
-            self.db, source="runner", reason=reason, body=message.body, job_id=job_id
-        )
+            self.db, source="runner", reason=reason, body=message.body, job_id=job_id,
+            keep_days=self.settings.dead_letter_retention_days,
+        )  # fmt: skip
         await self.bus.dead_letter(message.body, reason, headers={"x-laneyard-dead-id": dead_id})
         if job is not None:
             await lifecycle.dead_letter(self.db, job, reason, dead_id)

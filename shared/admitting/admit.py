@@ -18,18 +18,24 @@ from aiormq.exceptions import ChannelInvalidStateError
 
 from laneyard.shared import lifecycle
 from laneyard.shared.admitting.refusal import NotAdmitted, RefusalKind
+from laneyard.shared.amqp import probe
 from laneyard.shared.amqp.bus import Bus, Unroutable
+from laneyard.shared.fair_shards import LANE_ROUTE_HEADER
 from laneyard.shared.ids import new_job_id
 from laneyard.shared.metrics import admission as admission_metrics
 from laneyard.shared.models import JobMessage, Submission, SubmitResult
+from laneyard.shared.retention import Retention
 from laneyard.shared.states import JobState
 from laneyard.shared.store import clusters, idempotency, intakes, jobs, lanes
 from laneyard.shared.store.database import Database, Doc
 from laneyard.shared.store.job_writes import JobWrites
-from laneyard.shared.throttling import intake
+from laneyard.shared.throttling import intake, key_rates
 from laneyard.shared.throttling.rates import RateBook
+from laneyard.shared.webhooks.config import WebhookConfig, url_refusal
 
 log = logging.getLogger(__name__)
+
+MAX_KNOWN_INTAKES = 10_000
 
 
 class Admitter:
@@ -41,7 +47,9 @@ class Admitter:
         *,
         cache_seconds: float = 2.0,
         rates: RateBook | None = None,
-        on_intake: Callable[[str, str], None] | None = None,
+        on_intake: Callable[[str, str, str | None], None] | None = None,
+        retention: Retention | None = None,
+        webhooks: WebhookConfig | None = None,
     ) -> None:
         self.bus = bus
         self.db = db
@@ -50,8 +58,13 @@ class Admitter:
         self.rates = rates
         # Called when this replica first sends a lane to its intake queue, to start moving it at once.
         self.on_intake = on_intake
+        self.retention = retention or Retention()
+        # Without a config (no secret), a submission's callback_url is refused.
+        self.webhooks = webhooks or WebhookConfig()
         self._known_lanes: set[tuple[str, str]] = set()
-        self._known_intakes: set[tuple[str, str]] = set()
+        # (lane, cluster, rated job key or None) -> when this replica last declared its intake queue
+        self._known_intakes: dict[tuple[str, str, str | None], float] = {}
+        self._known_fair: set[tuple[str, str]] = set()
         # slug -> when it was last seen in the database; a deleted cluster is refused once this expires.
         self._known_clusters: dict[str, float] = {}
         self.writes = JobWrites(db)
@@ -74,12 +87,17 @@ class Admitter:
             raise NotAdmitted(
                 RefusalKind.TOO_LARGE, f"args is {size} bytes; the limit is {self.max_args_bytes} bytes"
             )
+        if sub.callback_url is not None:
+            why = url_refusal(sub.callback_url, self.webhooks)
+            if why is not None:
+                raise NotAdmitted(RefusalKind.INVALID, f"callback_url: {why}")
         await self._check_cluster(sub.cluster)
 
         job_id = job_id or new_job_id()
         try:
             job = JobMessage.from_submission(sub, job_id)
             job.schedule_id, job.last_completed_at = schedule_id, last_completed_at
+            job.retention_days = self.retention.days_for(sub.lane, sub.retention_days)
             if parent_id is not None:
                 job.parent_id = parent_id
         except (ValueError, OverflowError) as exc:
@@ -107,12 +125,19 @@ class Admitter:
 
         try:
             await self._ensure_lane(job.lane, job.cluster)
-            if self.rates is not None and await self.rates.limited(job.lane, job.cluster):
-                await self._to_intake(job)
+            if job.fairness_key is not None:
+                await self._ensure_fair(job.lane, job.cluster)
+            limited, rated = (
+                await self.rates.intake_for(job.lane, job.cluster, key_rates.job_keys(job))
+                if self.rates is not None
+                else (False, None)
+            )
+            if limited:
+                await self._to_intake(job, rated)
                 admission_metrics.JOBS_THROTTLED.labels(job.lane, job.cluster).inc()
             else:
                 await self.bus.to_lane(job)
-        except (Unroutable, ChannelInvalidStateError):
+        except (Unroutable, ChannelInvalidStateError, NotAdmitted):
             # A refusal, or a channel closed before the publish, is certain to have published nothing;
             # after a timeout the job may exist.
             if sub.idempotency_key is not None:
@@ -144,27 +169,85 @@ class Admitter:
             raise NotAdmitted(RefusalKind.CONFLICT, f"cluster {slug!r} is being deleted")
         self._known_clusters[slug] = time.monotonic()
 
-    async def _to_intake(self, job: JobMessage) -> None:
-        key = (job.lane, job.cluster)
-        if key not in self._known_intakes:
-            await intake.declare(self.bus.topology, job.lane, job.cluster)
-            await intakes.register(self.db, job.lane, job.cluster)
-            if self.on_intake is not None:
-                self.on_intake(job.lane, job.cluster)
-            self._known_intakes.add(key)
+    async def _to_intake(self, job: JobMessage, key: str | None) -> None:
+        """Into the lane's intake queue, or the rated job key's. A key's queue is declared again and
+        its record touched every ``KEY_TOUCH_SECONDS``: its mover deletes it once idle."""
+        await self._declare_intake(job.lane, job.cluster, key)
+        try:
+            await self._publish_intake(job, key)
+        except Unroutable:
+            if key is None:
+                raise
+            # Its mover deleted the queue as idle just before this replica's touch: declare it again.
+            await self._declare_intake(job.lane, job.cluster, key, again=True)
+            await self._publish_intake(job, key)
+
+    async def _declare_intake(self, lane: str, cluster: str, key: str | None, again: bool = False) -> None:
+        ident = (lane, cluster, key)
+        now = time.monotonic()
+        seen = self._known_intakes.get(ident)
+        if not again and seen is not None and (key is None or now - seen < intake.KEY_TOUCH_SECONDS):
+            return
+        await intake.declare(self.bus.topology, lane, cluster, key)
+        await intakes.register(self.db, lane, cluster, key)
+        if self.on_intake is not None:
+            self.on_intake(lane, cluster, key)
+        if len(self._known_intakes) >= MAX_KNOWN_INTAKES:  # bounded: keys come and go
+            fresh = intake.KEY_TOUCH_SECONDS
+            self._known_intakes = {
+                i: t for i, t in self._known_intakes.items() if i[2] is None or now - t < fresh
+            }
+        self._known_intakes[ident] = now
+
+    async def _publish_intake(self, job: JobMessage, key: str | None) -> None:
         await self.bus.publish(
             intake.exchange_name(self.bus.names),
             ExchangeType.DIRECT,
             job.model_dump_json().encode(),
-            self.bus.names.lane_key(job.lane, job.cluster),
+            intake.routing_key(self.bus.names, job.lane, job.cluster, key),
+            # The mover sends it on to the lane queue it would have gone to (a fairness shard's).
+            headers={LANE_ROUTE_HEADER: self.bus.lane_route(job)},
             priority=job.priority,
             message_id=job.id,
         )
 
+    async def _ensure_fair(self, lane: str, cluster: str) -> None:
+        """A lane's first job with a fairness key: its shard queues, and dispatchers told to take
+        turns between them (``services/dispatcher/fair_lane.py``)."""
+        if (lane, cluster) in self._known_fair:
+            return
+        shards = range(self.bus.settings.fairness_shards)
+        if self.bus.declares:
+            for shard in shards:
+                await self.bus.topology.lane_shard_queue(lane, cluster, shard)
+        await lanes.register(self.db, lane, cluster, fair=True)
+        await self.bus.publish(
+            self.bus.names.control_exchange,
+            ExchangeType.FANOUT,
+            json.dumps({"type": "lane", "lane": lane, "cluster": cluster, "fair": True}).encode(),
+            transient=True,
+        )
+        if not self.bus.declares:
+            try:
+                await self.bus.await_declared(
+                    [],
+                    [self.bus.names.lane_shard_queue(lane, cluster, shard) for shard in shards],
+                    declared_by="a dispatcher declares a lane's fairness shards when told of them",
+                    within=self.bus.settings.network_timeout,
+                )
+            except probe.NotDeclared as exc:
+                raise NotAdmitted(
+                    RefusalKind.RETRY,
+                    f"the fairness shards of lane {lane!r} of cluster {cluster!r} are not ready: {exc}",
+                    retry_after=1.0,
+                ) from exc
+        self._known_fair.add((lane, cluster))
+
     async def _ensure_lane(self, lane: str, cluster: str) -> None:
         if (lane, cluster) in self._known_lanes:
             return
-        await self.bus.topology.lane_queue(lane, cluster)
+        if self.bus.declares:
+            await self.bus.topology.lane_queue(lane, cluster)
         await lanes.register(self.db, lane, cluster)
         # Dispatchers learn of the new lane at once instead of at their next refresh.
         await self.bus.publish(
@@ -173,4 +256,20 @@ class Admitter:
             json.dumps({"type": "lane", "lane": lane, "cluster": cluster}).encode(),
             transient=True,
         )
+        if not self.bus.declares:
+            # A runner spawning a sub-task may not declare queues; dispatchers declare the new
+            # lane's queue on the notice just sent.
+            try:
+                await self.bus.await_declared(
+                    [],
+                    [self.bus.names.lane_queue(lane, cluster)],
+                    declared_by="a dispatcher declares a new lane's queue when told of it",
+                    within=self.bus.settings.network_timeout,
+                )
+            except probe.NotDeclared as exc:
+                raise NotAdmitted(
+                    RefusalKind.RETRY,
+                    f"lane {lane!r} of cluster {cluster!r} is not ready: {exc}",
+                    retry_after=1.0,
+                ) from exc
         self._known_lanes.add((lane, cluster))

@@ -1,1 +1,1 @@
-"""AMQP: connection handling and the topology every service declares."""
+"""AMQP: connection handling, the topology, and what each service may do on the broker."""

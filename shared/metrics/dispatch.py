@@ -103,3 +103,11 @@ def observe_cluster(cluster: str, runners: int, t: Totals, threshold: float) -> 
     SLOTS_OFFERED.labels(cluster).set(t.slots)
     SLOTS_USED.labels(cluster).set(t.used_slots)
     SLOTS_FREE.labels(cluster).set(max(0, t.slots - t.used_slots))
+
+
+LANE_PAUSED = Gauge(
+    "laneyard_lane_paused",
+    "1 while the lane of the cluster is paused, by itself or with its whole cluster (dispatches nothing)",
+    LANE_CLUSTER,
+)
+CLUSTER_PAUSED = Gauge("laneyard_cluster_paused", "1 while the cluster is paused (drained)", ("cluster",))

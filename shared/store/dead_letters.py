@@ -13,6 +13,7 @@ from typing import Any
 
 from pymongo import DESCENDING, ReturnDocument
 
+from laneyard.shared import retention
 from laneyard.shared.store.database import Database, Doc
 from laneyard.shared.store.paging import decode_cursor, encode_cursor
 
@@ -31,7 +32,7 @@ def origin(body: bytes) -> tuple[str | None, str | None]:
         return None, None
     try:
         data = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None, None
     if not isinstance(data, dict):
         return None, None
@@ -47,8 +48,11 @@ async def record(
     body: bytes,
     job_id: str | None = None,
     dead_id: str | None = None,
+    keep_days: float | None = None,
 ) -> str:
+    """Stores a dead letter, deleted ``keep_days`` (LANEYARD_DEAD_LETTER_RETENTION_DAYS) later."""
     dead_id = dead_id or new_dead_id()
+    now = time.time()
     text = body[:MAX_BODY].decode("utf-8", errors="replace")
     lane, cluster = origin(body)
     await db["dead_letters"].insert_one(
@@ -61,7 +65,8 @@ async def record(
             "reason": reason,
             "body": text,
             "body_truncated": len(body) > MAX_BODY,
-            "at": time.time(),
+            "at": now,
+            "expire_at": retention.expire_at(now, keep_days),
         }
     )
     return dead_id

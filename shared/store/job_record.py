@@ -34,6 +34,10 @@ class JobRecord(BaseModel):
     parent_id: str | None = None
     schedule_id: str | None = None
     last_completed_at: float | None = None
+    retention_days: float | None = None
+    callback_url: str | None = None
+    concurrency_key: str | None = None
+    fairness_key: str | None = None
     state: JobState
     attempt: int = 1
     runner: str | None = None
@@ -60,6 +64,8 @@ class JobRecord(BaseModel):
             heartbeat_timeout=self.heartbeat_timeout, attempt=self.attempt,
             submitted_at=self.created_at or 0.0, labels=self.labels, idempotency_key=self.idempotency_key,
             parent_id=self.parent_id, schedule_id=self.schedule_id, last_completed_at=self.last_completed_at,
+            retention_days=self.retention_days, callback_url=self.callback_url,
+            concurrency_key=self.concurrency_key, fairness_key=self.fairness_key,
         )  # fmt: skip
 
 

@@ -11,6 +11,9 @@ most once. A bulk write reports only how many updates matched, not which: when f
 were sent, the batch's documents are read back and an update counts as done if the document
 carries the token it wrote. A batch holds at most one write per job, so a later write of the same
 job (RUNNING then COMPLETED) waits for the next batch and is applied in order.
+
+Each batch first stages the event intents of its writes (``shared.store.event_intents``, one more
+bulk insert) and withdraws those of writes that did not happen, so the event stream misses none.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,8 +32,8 @@ from pymongo.errors import BulkWriteError
 
 from laneyard.shared.models import JobMessage
 from laneyard.shared.states import JobState
-from laneyard.shared.store import jobs
-from laneyard.shared.store.database import Database
+from laneyard.shared.store import event_intents, jobs
+from laneyard.shared.store.database import Database, Doc
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +45,7 @@ class _Write:
     job_id: str
     op: InsertOne[Any] | UpdateOne
     token: str | None  # updates only: the value of ``write_token`` they set
+    intent: Doc  # its event intent, staged with the batch before the batch's job writes
     done: asyncio.Future[bool] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -67,7 +72,8 @@ class JobWrites:
 
     async def insert(self, job: JobMessage) -> bool:
         """Records the job as IN_QUEUE; False if it is already recorded."""
-        return await self._submit(_Write(job.id, InsertOne(jobs.new_job_doc(job)), None))
+        doc = jobs.new_job_doc(job)
+        return await self._submit(_Write(job.id, InsertOne(doc), None, jobs.insert_intent(doc)))
 
     async def transition(
         self,
@@ -82,11 +88,13 @@ class JobWrites:
     ) -> bool:
         """Like ``jobs.transition``, batched; True if the job was in one of ``sources``."""
         token = secrets.token_hex(8)
+        at = time.time() if now is None else now
         query, update = jobs.transition_update(
             job_id, sources=sources, target=target, attempt=attempt, where=where,
-            fields={**(fields or {}), "write_token": token}, now=now,
+            fields={**(fields or {}), "write_token": token}, now=at,
         )  # fmt: skip
-        return await self._submit(_Write(job_id, UpdateOne(query, update), token))
+        intent = event_intents.intent(job_id, attempt, target, at, fields)
+        return await self._submit(_Write(job_id, UpdateOne(query, update), token, intent))
 
     async def _submit(self, write: _Write) -> bool:
         await asyncio.wait_for(self._room.acquire(), self.timeout)
@@ -127,6 +135,8 @@ class JobWrites:
         self.batches += 1
         self.writes += len(batch)
         failed: set[int] = set()
+        # Staged first: a crash after the job writes still leaves their events to be found.
+        await asyncio.wait_for(event_intents.stage(self.db, [w.intent for w in batch]), self.timeout)
         try:
             result = await asyncio.wait_for(
                 self.db["jobs"].bulk_write([w.op for w in batch], ordered=False), self.timeout
@@ -141,6 +151,9 @@ class JobWrites:
         updates = [i for i, w in enumerate(batch) if w.token is not None]
         if len(updates) != matched:
             failed |= await self._unmatched(batch, updates)
+        if failed:
+            withdrawn = [batch[i].intent["_id"] for i in failed]
+            await asyncio.wait_for(event_intents.withdraw(self.db, withdrawn), self.timeout)
         for i, w in enumerate(batch):
             if not w.done.done():
                 w.done.set_result(i not in failed)

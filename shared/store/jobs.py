@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from laneyard.shared.models import JobMessage
 from laneyard.shared.states import JobState, check_transition
+from laneyard.shared.store import event_intents
 from laneyard.shared.store.database import Database, Doc
 
 
@@ -40,6 +41,7 @@ def new_job_doc(job: JobMessage, now: float | None = None) -> Doc:
         "not_before": job.not_before,
         "schedule_id": job.schedule_id,
         "last_completed_at": job.last_completed_at,
+        "retention_days": job.retention_days,
         "state": str(JobState.IN_QUEUE),
         "attempt": job.attempt,
         "created_at": job.submitted_at,
@@ -49,14 +51,33 @@ def new_job_doc(job: JobMessage, now: float | None = None) -> Doc:
     }
     if job.parent_id is not None:
         doc["parent_id"] = job.parent_id
+    if job.callback_url is not None:
+        doc["callback_url"] = job.callback_url
+    if job.concurrency_key is not None:
+        # Read back where a job's slot is released (shared.lifecycle) and by the slot sweep.
+        doc["concurrency_key"] = job.concurrency_key
+    if job.fairness_key is not None:
+        # A job re-queued from the database (a lost runner's) goes back into its key's shard.
+        doc["fairness_key"] = job.fairness_key
     return doc
+
+
+def insert_intent(doc: Doc) -> Doc:
+    """The event intent of recording a new job document (``new_job_doc``)."""
+    attempt = int(doc["attempt"])
+    queued_at = float(doc["timeline"][str(attempt)][str(JobState.IN_QUEUE)])
+    return event_intents.intent(doc["_id"], attempt, JobState.IN_QUEUE, queued_at)
 
 
 async def insert(db: Database, job: JobMessage) -> bool:
     """Record a job as IN_QUEUE; False if it is already recorded (never overwrites a later state)."""
+    doc = new_job_doc(job)
+    intent = insert_intent(doc)
+    await event_intents.stage(db, [intent])
     try:
-        await db["jobs"].insert_one(new_job_doc(job))
+        await db["jobs"].insert_one(doc)
     except DuplicateKeyError:
+        await event_intents.withdraw(db, [intent["_id"]])
         return False
     return True
 
@@ -110,15 +131,22 @@ async def transition(
     ``attempt`` is the attempt the job is in after the change; it keys the timeline entry.
     ``where`` adds conditions (the runner holding it, the attempt it must be in).
     """
+    at = time.time()
     query, update = transition_update(
-        job_id, sources=sources, target=target, attempt=attempt, where=where, fields=fields
+        job_id, sources=sources, target=target, attempt=attempt, where=where, fields=fields, now=at
     )
-    return await db["jobs"].find_one_and_update(
+    # Staged first: a crash after the state write still leaves the event to be found.
+    intent = event_intents.intent(job_id, attempt, target, at, fields)
+    await event_intents.stage(db, [intent])
+    doc = await db["jobs"].find_one_and_update(
         query,
         update,
         projection={"args": False},
         return_document=ReturnDocument.AFTER,
     )
+    if doc is None:
+        await event_intents.withdraw(db, [intent["_id"]])
+    return doc
 
 
 async def note(db: Database, job_id: str, fields: dict[str, Any]) -> None:

@@ -99,3 +99,22 @@ async def read_lines(db: Database, job_id: str, attempts: int) -> list[Line]:
                 break
             after = page.next
     return out
+
+
+async def expire_with_job(db: Database, job_id: str, attempts: int, at: Any) -> int:
+    """Gives every stored chunk of attempts 1..``attempts`` the job's ``expire_at``, so its lines go
+    with it. Chunk ids are found by ``_id: {$in}`` pages (the one lookup nx-27017 indexes), then
+    set in one update. Returns how many chunks it stamped."""
+    found: list[str] = []
+    for attempt in range(1, attempts + 1):
+        chunk = 0
+        while True:
+            ids = [chunk_id(job_id, attempt, c) for c in range(chunk, chunk + PAGE)]
+            page = [d["_id"] async for d in db["logs"].find({"_id": {"$in": ids}}, projection={"_id": True})]
+            found += page
+            if len(page) < PAGE:
+                break
+            chunk += PAGE
+    if found:
+        await db["logs"].update_many({"_id": {"$in": found}}, {"$set": {"expire_at": at}})
+    return len(found)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 
 from laneyard.shared.store.database import Doc
 
@@ -19,9 +20,13 @@ def encode_cursor(doc: Doc, time_field: str) -> str:
 
 
 def decode_cursor(cursor: str) -> tuple[float, str]:
+    """Any string: the (time, _id) it holds, or BadCursor."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
         at, doc_id = json.loads(raw)
-        return float(at), str(doc_id)
-    except (ValueError, TypeError) as exc:
+        when = float(at)  # OverflowError for an integer beyond a float's range
+        if not math.isfinite(when):
+            raise ValueError(f"{when} is no time")
+        return when, str(doc_id)
+    except (ValueError, TypeError, OverflowError, RecursionError) as exc:
         raise BadCursor(f"cursor {cursor[:80]!r} is not one this API handed out") from exc

@@ -1,6 +1,6 @@
 """Rate limits shared by every admission replica: run-time rates and the per-window token counters.
 
-A counter is one document per lane or cluster, ``{_id: key, w: window, left: tokens}``: taking tokens
+A counter is one document per lane, cluster or job key, ``{_id: key, w: window, left: tokens}``: taking tokens
 is one conditional ``$inc`` while the window is current, or one ``$set`` conditional on the state just
 read that opens a new window; both are single-document updates, atomic on MongoDB 7 and nx-27017.
 """
@@ -14,7 +14,7 @@ from pymongo.errors import DuplicateKeyError
 
 from laneyard.shared.store.database import Database, Doc
 
-KINDS = ("lane", "cluster")
+KINDS = ("lane", "cluster", "key")
 
 
 def rate_id(kind: str, name: str) -> str:

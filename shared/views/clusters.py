@@ -4,19 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
 from laneyard.shared.views import utc
+from laneyard.shared.views.names import Name
 
 
 class ClusterCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)] = Field(
-        description="any name; the slug is made from it"
-    )
+    name: Name = Field(description="any name; the slug is made from it")
 
 
 class ClusterView(BaseModel):

@@ -10,7 +10,12 @@ class LaneStatus(BaseModel):
     cluster: str = Field(description="the cluster whose queue of the lane this is")
     queued: int | None = Field(description="jobs waiting in the lane queue; null if RabbitMQ did not say")
     throttled: int | None = Field(
-        None, description="jobs held back in the lane's intake queue; left out for a lane never throttled"
+        None,
+        description="jobs held back in the lane's intake queues (its own and its rated job keys'); left "
+        "out for a lane never throttled",
+    )
+    paused: bool | None = Field(
+        None, description="true while the lane, or its whole cluster, is paused; left out otherwise"
     )
 
 
@@ -48,6 +53,10 @@ class ClusterStatus(BaseModel):
     runners: RunnerCounts = Field(description="living runners")
     running_jobs: int = Field(description="jobs its living runners are running")
     capacity: Capacity = Field(description="summed over the living runners; used is what jobs reserved")
+    paused: bool | None = Field(
+        None,
+        description="true while the cluster is paused (drained): none of its lanes dispatch; else left out",
+    )
 
 
 class Status(BaseModel):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from laneyard.shared.models import json_number
 
 
 class RateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     rate: float = Field(ge=0, le=1_000_000, description="jobs per second; 0 holds every job back")
+
+    _number = field_validator("rate", mode="before")(json_number)
 
 
 class Throttles(BaseModel):

@@ -52,7 +52,7 @@ async def test_a_job_longer_than_the_consumer_timeout_completes(
     consumer_timeout_10s: int, stack: Stack, settings: Settings, db: Database
 ) -> None:
     # Set before the services start: a channel takes the broker's consumer_timeout when it opens
-    # (and the fixture makes the broker check it every second, as it would not within 40 s).
+    # (and the fixture makes the broker check it every second, as it would not within 25 s).
     in_force = await asyncio.to_thread(rabbitmqctl_eval, "application:get_env(rabbit, consumer_timeout).")
     assert in_force == f"{{ok,{consumer_timeout_10s}}}"
     stack.add("admission"), stack.add("dispatcher")
@@ -62,7 +62,7 @@ async def test_a_job_longer_than_the_consumer_timeout_completes(
     queue = Names(settings.prefix).cluster_queue("default")
 
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
-        job = await submit(client, count(40.0))
+        job = await submit(client, count(25.0))  # 2.5 times the consumer_timeout
     submitted = time.monotonic()
     samples: list[tuple[float, str, tuple[int, int] | None]] = []
     while True:
@@ -71,13 +71,13 @@ async def test_a_job_longer_than_the_consumer_timeout_completes(
         if state in TERMINAL:
             break
         at = time.monotonic() - submitted
-        assert at < 120, f"the 40 s job did not end within 120 s: {state}"
+        assert at < 120, f"the 25 s job did not end within 120 s: {state}"
         samples.append((at, state, await unacked(settings, queue)))
         await asyncio.sleep(max(0.0, 1.0 - (time.monotonic() - submitted - at)))
 
     assert all(counts is not None for _, _, counts in samples), "the cluster queue vanished"
     late = [(round(at, 1), state, counts) for at, state, counts in samples if at >= UNACKED_ALLOWANCE_SECONDS]
-    assert len(late) >= 30, f"too few samples while the job ran: {late}"
+    assert len(late) >= 10, f"too few samples while the job ran: {late}"
     assert all(counts is not None and counts[1] == 0 for _, _, counts in late), late
     doc = await db["jobs"].find_one({"_id": job})
     assert doc is not None and doc["state"] == "COMPLETED" and doc["attempt"] == 1, doc

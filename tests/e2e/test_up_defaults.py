@@ -22,7 +22,6 @@ import re
 import signal
 import subprocess
 import time
-import uuid
 from collections import Counter
 from pathlib import Path
 
@@ -37,6 +36,7 @@ from laneyard.shared.states import TERMINAL
 from laneyard.shared.views.jobs import JobView
 from tests.support.broker import delete_topology
 from tests.support.stack import CONSOLE_SCRIPT
+from tests.support.tags import new_tag
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 
@@ -107,7 +107,7 @@ def wait_all(client: Client, ids: list[str], within: float) -> dict[str, JobView
 
 
 def test_up_runs_300_default_jobs_beside_its_demo_and_stops_on_ctrl_c(amqp_url: str, tmp_path: Path) -> None:
-    tag = f"t{uuid.uuid4().hex[:10]}"
+    tag = new_tag()
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("LANEYARD_")}

@@ -161,3 +161,79 @@ async def test_two_replicas_together_keep_within_ten_percent_of_the_rate(
     assert 0.9 * rate <= measured <= 1.1 * rate
     # Not simply unthrottled: most jobs were still waiting in the intake queue when submission ended.
     assert moved_while_submitting is not None and moved_while_submitting > jobs / 2
+
+
+async def test_a_key_rate_holds_across_lanes_and_two_replicas_within_ten_percent(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    """Jobs of one fairness key in two lanes, admitted through two replicas, reach their lanes at the
+    key's rate together; a job of another key is not held back."""
+    rate, jobs, key = 60.0, 360, "tenant:acme"
+    limited = settings.model_copy(
+        update={"key_rates": f"tenant:a*=1000,{key}={rate:g}", "fairness_shards": 1}
+    )
+    lanes = ("keyed-a", "keyed-b")
+    queues = [intake.queue_name(bus.names, lane, "default", key) for lane in lanes]
+    queues += [bus.names.lane_shard_queue(lane, "default", 0) for lane in lanes]
+    try:
+        async with asyncio.timeout(150), replica(limited) as (first, _), replica(limited) as (second, _):
+            channel, topology = await bus.consumer_channel(200)
+            shards = [await topology.lane_shard_queue(lane, "default", 0) for lane in lanes]
+
+            async def submit(i: int) -> Any:
+                body = {**BODY, "lane": lanes[i % 2], "fairness_key": key}
+                async with sem:
+                    return await (first if i % 3 else second).admit(Submission.model_validate(body))
+
+            sem = asyncio.Semaphore(32)
+            # Lane a's queue also gets the one job of another key, admitted below.
+            wanted = (jobs // 2 + 1, jobs // 2)
+            receiving = [
+                asyncio.create_task(drain(q, n, within=60)) for q, n in zip(shards, wanted, strict=True)
+            ]
+            started = time.monotonic()
+            await asyncio.gather(*(submit(i) for i in range(jobs)))
+            submit_rate = jobs / (time.monotonic() - started)
+            waiting = [await message_count(settings, q) for q in queues[:2]]
+            other = await first.admit(
+                Submission.model_validate({**BODY, "lane": lanes[0], "fairness_key": "x"})
+            )
+            assert other.state == "IN_QUEUE"
+            assert (
+                await message_count(settings, intake.queue_name(bus.names, lanes[0], "default", "x")) is None
+            )
+            got = [*(await receiving[0]), *(await receiving[1])]
+            arrived = sorted(at for at in got if at[1] != other.id)
+            assert len(got) == len(arrived) + 1
+            await channel.close()
+    finally:
+        await delete_queues(settings, *queues, *(bus.names.lane_queue(lane, "default") for lane in lanes))
+    assert len(arrived) == jobs
+    span = arrived[-1][0] - arrived[0][0]
+    measured = (len(arrived) - 1) / span
+    print(f"\nkey rate: configured {rate:g}/s, submitted at {submit_rate:.0f}/s through two replicas "
+          f"into two lanes, moved at {measured:.1f}/s ({measured / rate - 1:+.1%})")  # fmt: skip
+    assert 0.9 * rate <= measured <= 1.1 * rate
+    # Held back in the key's intake queues, not simply unthrottled.
+    assert all(n is not None for n in waiting) and sum(n or 0 for n in waiting) > jobs / 2
+
+
+async def test_bad_key_rates_and_pauses_get_clear_errors(settings: Settings, db: Database, bus: Bus) -> None:
+    async with api(settings, db, bus) as (client, _):
+        for path, body in (
+            ("/v1/rates/a b", {"per_second": 1}),
+            ("/v1/rates/x", {"per_second": -1}),
+            ("/v1/rates/x", {"per_second": True}),
+            ("/v1/rates/x", {"rate": 1}),
+        ):
+            bad = await client.put(path, json=body)
+            assert bad.status_code == 422, (path, body, bad.text)
+        unknown = await client.post("/v1/lanes/main/pause", params={"cluster": "nowhere"})
+        assert unknown.status_code == 404 and "unknown cluster" in unknown.json()["detail"]
+        assert (await client.post("/v1/clusters/nowhere/pause")).status_code == 404
+        assert (await client.post("/v1/lanes/Bad.Lane/pause")).status_code == 422
+        assert (await client.put("/v1/rates/tenant:*", json={"per_second": 2.5})).json() == {
+            "key": "tenant:*", "per_second": 2.5,
+        }  # fmt: skip
+        assert (await client.get("/v1/rates")).json()["rates"] == {"tenant:*": 2.5}
+        assert (await client.get("/v1/pauses")).json() == {"pauses": []}

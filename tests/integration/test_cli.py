@@ -28,13 +28,14 @@ from laneyard.shared.embedded.mongo import free_port
 from laneyard.shared.settings import Settings
 from tests.support.broker import delete_topology
 from tests.support.stack import ROOT, Stack, settings_env
+from tests.support.tags import new_tag
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
 def stack(amqp_url: str, mongo_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    tag = f"t{uuid.uuid4().hex[:10]}"
+    tag = new_tag()
     settings = Settings(
         amqp_url=amqp_url, mongo_url=mongo_url, mongo_db=tag, prefix=tag, http_host="127.0.0.1",
         http_port=free_port(), delay_min_ms=100, delay_max_ms=1600, heartbeat_seconds=0.5,
@@ -173,6 +174,34 @@ def test_logs_prints_lines_and_follows_a_running_job(stack: Stack) -> None:
     assert [first, *rest.splitlines()] == [f"{running} line {i}" for i in range(3)]
     state = json.loads(ok(cli(stack, "job", running, "--json")))["state"]
     assert state == "COMPLETED"
+
+
+def test_jobs_watch_prints_each_state_change_from_the_event_stream(stack: Stack) -> None:
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "laneyard.services.cli", "jobs", "--watch", "--json", "-l", "suite=watch"],
+        env={**settings_env(stack.settings), "LANEYARD_URL": stack.url},
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        assert watcher.stdout is not None
+        listed = ""
+        while not listed.endswith("}\n"):  # the list comes first, as indented JSON
+            line = watcher.stdout.readline()
+            assert line, watcher.stderr.read() if watcher.stderr else ""
+            listed += line
+        assert json.loads(listed)["jobs"] == []
+        job_id = submit(stack, "demo.noop", "-l", "suite=watch", "--tier", "tiny")
+        states = []
+        while "COMPLETED" not in states:
+            line = watcher.stdout.readline()
+            assert line, watcher.stderr.read() if watcher.stderr else ""
+            event = json.loads(line)
+            assert event["id"] == job_id and event["labels"] == {"suite": "watch"}
+            states.append(event["state"])
+        assert states == ["IN_QUEUE", "WAITING", "RUNNING", "COMPLETED"]
+    finally:
+        watcher.kill()
+        watcher.wait(10)
 
 
 def test_clusters_and_cancel_including_a_waiting_submit_exiting_3(stack: Stack) -> None:

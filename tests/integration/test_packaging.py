@@ -52,6 +52,15 @@ def test_the_wheel_holds_only_laneyard_with_services_and_shared_as_real_files(wh
     assert module.strip() == "laneyard.services.cli.main" and attr.strip(), scripts["laneyard"]
 
 
+def test_the_wheel_ships_the_consoles_templates_and_static_files(wheel: Path) -> None:
+    members = wheel_members(wheel)
+    console = ROOT / "services" / "admission" / "console"
+    for folder in ("templates", "static"):
+        for source in sorted((console / folder).iterdir()):
+            inside = f"laneyard/services/admission/console/{folder}/{source.name}"
+            assert inside in members, f"{inside} is not in the wheel"
+
+
 def test_installed_alone_in_a_fresh_venv_it_brings_no_top_level_services_or_shared(
     wheel: Path, tmp_path: Path
 ) -> None:

@@ -13,6 +13,7 @@ from laneyard.services.dispatcher.schedules import ScheduleLoop
 from laneyard.shared.admitting.admit import Admitter
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.models import JobMessage, Submission
+from laneyard.shared.schedule_overlap import Overlap
 from laneyard.shared.settings import Settings
 from laneyard.shared.states import JobState
 from laneyard.shared.store import clusters, jobs, schedules
@@ -32,7 +33,13 @@ async def add(db: Database, next_run_at: float, **when: Any) -> str:
     await schedules.insert(
         db,
         schedules.new_schedule_doc(
-            schedule_id=sid, name=None, job=TEMPLATE, kind=kind, next_run_at=next_run_at, **when
+            schedule_id=sid,
+            name=None,
+            job=TEMPLATE,
+            kind=kind,
+            next_run_at=next_run_at,
+            overlap=Overlap.ALLOW,
+            **when,
         ),
     )
     return sid

@@ -6,7 +6,7 @@ import asyncio
 
 from laneyard.shared.models import JobMessage
 from laneyard.shared.states import JobState
-from laneyard.shared.store import idempotency, jobs, logs
+from laneyard.shared.store import idempotency, job_record, jobs, logs
 from laneyard.shared.store.database import Database
 
 
@@ -21,6 +21,16 @@ async def test_insert_is_insert_if_absent(db: Database) -> None:
     assert not await jobs.insert(db, job())
     doc = await jobs.get(db, "j1")
     assert doc is not None and doc["state"] == JobState.WAITING and doc["args"] == {"x": [1, {"y": 2}]}
+
+
+async def test_a_job_read_back_travels_with_its_keys(db: Database) -> None:
+    keyed = job("j2").model_copy(update={"fairness_key": "tenant:acme", "concurrency_key": "db:reports"})
+    await jobs.insert(db, keyed)
+    stored = await job_record.read(db, "j2", with_args=True)
+    assert stored is not None
+    again = stored.message()
+    assert (again.fairness_key, again.concurrency_key) == ("tenant:acme", "db:reports")
+    assert again.args == keyed.args
 
 
 async def test_a_transition_happens_once_even_when_raced(db: Database) -> None:

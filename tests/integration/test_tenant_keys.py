@@ -11,6 +11,7 @@ from laneyard.shared.store import clusters, dead_letters
 from laneyard.shared.store.database import Database
 from tests.support.admission import api
 from tests.support.broker import delete_queues
+from tests.support.events import events_in, sequenced
 from tests.support.routes import RouteLog
 
 TENANT = {"Authorization": "Bearer tenant-key"}
@@ -32,7 +33,7 @@ async def test_a_tenant_key_reaches_only_its_lanes_and_clusters_on_every_route(
     mine = {"task": "demo.noop", "tier": "TINY", "lane": "reports", "cluster": farm}
     theirs = {"task": "demo.noop", "tier": "TINY", "lane": "main", "cluster": "default"}
     try:
-        async with api(settings, db, bus, api_keys=keys) as (client, _):
+        async with api(settings, db, bus, api_keys=keys, webhook_secret="whsec") as (client, _):
             routes = RouteLog((await client.get("/openapi.json")).json())
             client.event_hooks["request"].append(routes.record)
 
@@ -93,6 +94,19 @@ async def test_a_tenant_key_reaches_only_its_lanes_and_clusters_on_every_route(
                     await client.delete(f"/v1/throttles/{kind}/{name}", headers=TENANT)
                 ).status_code == 403
 
+            # Fairness weights: set by an admin only; a tenant sees those of its lanes.
+            for lane in ("main", "reports"):
+                weighted = await client.put(
+                    f"/v1/fairness/{lane}/tenant:a", json={"weight": 2}, headers=ADMIN
+                )
+                assert weighted.is_success
+            fair = (await client.get("/v1/fairness", headers=TENANT)).json()["weights"]
+            assert fair == [{"lane": "reports", "key": "tenant:a", "weight": 2.0}]
+            assert (
+                await client.put("/v1/fairness/reports/tenant:a", json={"weight": 9}, headers=TENANT)
+            ).status_code == 403
+            assert (await client.delete("/v1/fairness/reports/tenant:a", headers=TENANT)).status_code == 403
+            assert (await client.delete("/v1/fairness/main/tenant:a", headers=ADMIN)).status_code == 204
             # Dead letters: those of its jobs only; an unreadable message belongs to no tenant.
             own_dead = await dead_letters.record(
                 db, source="runner", reason="boom", body=job_body("reports", farm, "a" * 32)
@@ -137,9 +151,90 @@ async def test_a_tenant_key_reaches_only_its_lanes_and_clusters_on_every_route(
                 ).status_code == 200
             assert (await client.get(f"/v1/schedules/{their_schedule}", headers=TENANT)).status_code == 404
             assert (await client.get(f"/v1/schedules/{own_schedule}", headers=TENANT)).status_code == 200
+            past = {"from": "2020-01-01T00:00:00Z", "to": "2020-01-01T01:00:00Z"}
+            for action, body in (("trigger", {"overlap": "allow"}), ("backfill", past)):
+                assert (
+                    await client.post(f"/v1/schedules/{their_schedule}/{action}", json=body, headers=TENANT)
+                ).status_code == 404
+                assert (
+                    await client.post(f"/v1/schedules/{own_schedule}/{action}", json=body, headers=TENANT)
+                ).status_code == 200
             assert (await client.delete(f"/v1/schedules/{their_schedule}", headers=TENANT)).status_code == 404
             assert (await client.get(f"/v1/schedules/{their_schedule}", headers=ADMIN)).status_code == 200
             assert (await client.delete(f"/v1/schedules/{own_schedule}", headers=TENANT)).status_code == 204
+
+            # Webhooks: subscriptions only to its own lanes of its clusters, deliveries of its jobs only.
+            hook = {"url": "https://hooks.example.com/x", "lane": "reports", "cluster": farm}
+            own_hook = await client.post("/v1/webhooks", json=hook, headers=TENANT)
+            assert own_hook.status_code == 201, own_hook.text
+            own_hook_id = own_hook.json()["id"]
+            for outside in ({"lane": "main"}, {"cluster": "default"}, {"cluster": None}):
+                refused = await client.post("/v1/webhooks", json={**hook, **outside}, headers=TENANT)
+                assert refused.status_code == 403 and "may not subscribe" in refused.json()["detail"]
+            their_hook = await client.post("/v1/webhooks", json={**hook, "lane": "main"}, headers=ADMIN)
+            their_hook_id = their_hook.json()["id"]
+            hooks = (await client.get("/v1/webhooks", headers=TENANT)).json()["webhooks"]
+            assert [w["id"] for w in hooks] == [own_hook_id]
+            assert (await client.get(f"/v1/webhooks/{their_hook_id}", headers=TENANT)).status_code == 404
+            assert (await client.get(f"/v1/webhooks/{own_hook_id}", headers=TENANT)).status_code == 200
+            assert (await client.get(f"/v1/jobs/{other_id}/webhooks", headers=TENANT)).status_code == 404
+            assert (await client.get(f"/v1/jobs/{own_id}/webhooks", headers=TENANT)).status_code == 200
+            assert (await client.delete(f"/v1/webhooks/{their_hook_id}", headers=TENANT)).status_code == 404
+            assert (await client.delete(f"/v1/webhooks/{own_hook_id}", headers=TENANT)).status_code == 204
+
+            # Events: the stream carries only its jobs' state changes.
+            await sequenced(db)
+            caught_up = {"follow": "false", "last_event_id": "0"}
+            own_events = events_in(await client.get("/v1/events", params=caught_up, headers=TENANT))
+            assert own_events and {(e.lane, e.cluster) for e in own_events} == {("reports", farm)}
+            assert {e.id for e in own_events} >= {own_id}
+            all_events = events_in(await client.get("/v1/events", params=caught_up, headers=ADMIN))
+            assert other_id in {e.id for e in all_events}
+            for outside in ({"lane": "main"}, {"cluster": "default"}):
+                refused = await client.get("/v1/events", params={**caught_up, **outside}, headers=TENANT)
+                assert refused.status_code == 403 and "may not read events" in refused.json()["detail"]
+
+            # Pauses: a tenant pauses and resumes only its lanes of its clusters, sees only those
+            # pauses, and cannot drain a cluster.
+            mine_q, theirs_q = {"cluster": farm}, {"cluster": "default"}
+            paused = await client.post("/v1/lanes/reports/pause", params=mine_q, headers=TENANT)
+            assert paused.status_code == 200 and paused.json()["paused"] is True, paused.text
+            for lane, params in (("main", mine_q), ("reports", theirs_q), ("reports", {})):
+                refused = await client.post(f"/v1/lanes/{lane}/pause", params=params, headers=TENANT)
+                assert refused.status_code == 403 and "may not pause" in refused.json()["detail"]
+            assert (await client.post("/v1/lanes/main/pause", params=theirs_q, headers=ADMIN)).is_success
+            assert (await client.post(f"/v1/clusters/{farm}/pause", headers=TENANT)).status_code == 403
+            assert (await client.post("/v1/clusters/default/pause", headers=ADMIN)).is_success
+            seen_pauses = (await client.get("/v1/pauses", headers=TENANT)).json()["pauses"]
+            assert [(p["lane"], p["cluster"]) for p in seen_pauses] == [("reports", farm)]
+            assert len((await client.get("/v1/pauses", headers=ADMIN)).json()["pauses"]) == 3
+            status = (await client.get("/v1/status", headers=TENANT)).json()
+            assert [row.get("paused") for row in status["lanes"]] == [True]
+            assert (await client.post(f"/v1/clusters/{farm}/resume", headers=TENANT)).status_code == 403
+            refused = await client.post("/v1/lanes/main/resume", params=theirs_q, headers=TENANT)
+            assert refused.status_code == 403
+            resumed = await client.post("/v1/lanes/reports/resume", params=mine_q, headers=TENANT)
+            assert resumed.status_code == 200 and resumed.json()["paused"] is False
+            assert (await client.post("/v1/clusters/default/resume", headers=ADMIN)).is_success
+            assert (await client.post("/v1/lanes/main/resume", params=theirs_q, headers=ADMIN)).is_success
+
+            # Key rates belong to no lane: readable by every key, set only by an admin.
+            rate = {"per_second": 5}
+            assert (await client.put("/v1/rates/api:stripe", json=rate, headers=ADMIN)).is_success
+            assert (await client.get("/v1/rates", headers=TENANT)).json()["rates"] == {"api:stripe": 5.0}
+            put = await client.put("/v1/rates/api:stripe", json={"per_second": 1}, headers=TENANT)
+            assert put.status_code == 403
+            assert (await client.delete("/v1/rates/api:stripe", headers=TENANT)).status_code == 403
+            assert (await client.delete("/v1/rates/api:stripe", headers=ADMIN)).status_code == 204
+
+            # Concurrency limits belong to no lane either: read by every key, set only by an admin.
+            limit = {"max_running": 3}
+            assert (await client.put("/v1/concurrency/db:*", json=limit, headers=ADMIN)).is_success
+            assert (await client.get("/v1/concurrency", headers=TENANT)).json()["limits"] == {"db:*": 3}
+            put = await client.put("/v1/concurrency/db:mine", json={"max_running": 99}, headers=TENANT)
+            assert put.status_code == 403
+            assert (await client.delete("/v1/concurrency/db:*", headers=TENANT)).status_code == 403
+            assert (await client.delete("/v1/concurrency/db:*", headers=ADMIN)).status_code == 204
 
             assert (await client.get("/healthz")).status_code == 200
             assert routes.missed() == set(), "operations this test does not call with a tenant key"

@@ -154,3 +154,38 @@ def consumer_timeout_10s() -> Iterator[int]:
     every ``channel_tick_interval`` (60 s by default, longer than a test's job), so that is 1 s too."""
     with broker_env(consumer_timeout=10_000, channel_tick_interval=1_000):
         yield 10_000
+
+
+def _listed(kind: str) -> list[str]:
+    """Names of the local broker's queues or exchanges (``rabbitmqctl``: AMQP cannot list them)."""
+    try:
+        done = subprocess.run(
+            ["rabbitmqctl", f"list_{kind}", "-q", "name"], capture_output=True, text=True, timeout=60,
+            env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin"}, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired):
+        return []
+    return [line.strip() for line in done.stdout.splitlines() if line.strip()] if done.returncode == 0 else []
+
+
+async def sweep_tags(amqp_url: str, tags: frozenset[str]) -> int:
+    """Deletes every queue and exchange named under one of ``tags`` on the local broker: what tests
+    made up as they went (lanes, shards, intake and park queues) beyond what they cleaned up."""
+    host = amqp_url.split("@")[-1].split(":")[0].split("/")[0]
+    if not tags or host not in ("127.0.0.1", "localhost"):
+        return 0
+    prefixes = tuple(f"{tag}." for tag in tags)
+    queues = [name for name in await asyncio.to_thread(_listed, "queues") if name.startswith(prefixes)]
+    exchanges = [name for name in await asyncio.to_thread(_listed, "exchanges") if name.startswith(prefixes)]
+    connection = await aio_pika.connect(amqp_url, timeout=10)
+    try:
+        channel = await connection.channel()
+        for kind, names in (("queue", queues), ("exchange", exchanges)):
+            for name in names:
+                if channel.is_closed:
+                    channel = await connection.channel()
+                with contextlib.suppress(aio_pika.exceptions.AMQPError):
+                    await asyncio.wait_for(getattr(channel, f"{kind}_delete")(name), 10)
+    finally:
+        await connection.close()
+    return len(queues) + len(exchanges)

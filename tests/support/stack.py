@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import sysconfig
@@ -71,10 +72,13 @@ class Stack:
     log_dir: Path
     env_extra: dict[str, str] = field(default_factory=dict)
     services: list[Service] = field(default_factory=list)
+    # How wait_ready checks an HTTPS admission's certificate (a context trusting the test CA).
+    verify: ssl.SSLContext | bool = True
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.settings.http_port}"
+        scheme = "https" if self.settings.http_tls_certfile else "http"
+        return f"{scheme}://127.0.0.1:{self.settings.http_port}"
 
     def add(
         self,
@@ -106,7 +110,7 @@ class Stack:
                 if s.proc is not None and s.proc.poll() is not None:
                     raise RuntimeError(f"{s.name} exited with {s.proc.returncode}:\n{self.tail(s)}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}/healthz", timeout=1, verify=self.verify).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

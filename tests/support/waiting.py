@@ -32,6 +32,18 @@ async def wait_state(db: Database, job_id: str, state: str, within: float) -> No
     raise AssertionError(f"job {job_id} did not reach {state} within {within} s")
 
 
+async def wait_started(db: Database, job_id: str, within: float) -> None:
+    """Polls one job's document until its current attempt has entered RUNNING (it may have ended
+    since: a short job can pass through RUNNING between two polls)."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        doc = await db["jobs"].find_one({"_id": job_id})
+        if doc is not None and "RUNNING" in (doc.get("timeline") or {}).get(str(doc.get("attempt", 1)), {}):
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"job {job_id} did not start within {within} s")
+
+
 def run_interval(doc: Doc) -> tuple[float, float]:
     """When the job's final attempt ran: its RUNNING stamp to its terminal stamp."""
     stamps = doc["timeline"][str(doc["attempt"])]

@@ -68,3 +68,48 @@ def test_args_nested_too_deep_are_refused() -> None:
     with pytest.raises(ValidationError, match="nested deeper"):
         Submission.model_validate({"task": "demo.noop", "args": deep})
     assert Submission.model_validate({"task": "demo.noop", "args": {"a": {"$b": [1, "x"]}}})
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        ({"n": 2**63}, "64 bits"),
+        ({"n": [-(2**63) - 1]}, "64 bits"),
+        ({"x": float("nan")}, "JSON can carry"),
+        ({"x": {"y": float("-inf")}}, "JSON can carry"),
+    ],
+)
+def test_args_beyond_what_bson_and_json_carry_are_refused(args: dict[str, object], says: str) -> None:
+    with pytest.raises(ValidationError, match=says):
+        Submission.model_validate({"task": "demo.noop", "args": args})
+    edge = {"n": [2**63 - 1, -(2**63)], "x": 1.5e308, "b": True}
+    assert Submission.model_validate({"task": "demo.noop", "args": edge}).args == edge
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("priority", True),
+        ("priority", "5"),
+        ("max_retries", False),
+        ("retry_backoff", "1.5"),
+        ("slots", True),
+    ],
+)
+def test_numbers_are_json_numbers_not_booleans_or_strings(field: str, value: object) -> None:
+    with pytest.raises(ValidationError, match="expected a number"):
+        Submission.model_validate({"task": "demo.noop", field: value})
+    assert Submission.model_validate({"task": "demo.noop", field: 1}).model_dump()[field] == 1
+
+
+@pytest.mark.parametrize("start_at", [0, 1700000000, 1.5, "0", "1700000000", "2030-01-01", "tomorrow"])
+def test_start_at_is_an_iso_date_and_time_and_nothing_else(start_at: object) -> None:
+    with pytest.raises(ValidationError, match="ISO 8601"):
+        Submission.model_validate({"task": "demo.noop", "start_at": start_at})
+
+
+@pytest.mark.parametrize(
+    "start_at", ["2030-01-01T00:00:00Z", "2030-01-01 08:00:00+02:00", "2030-01-01T00:00"]
+)
+def test_start_at_takes_iso_dates_and_times(start_at: str) -> None:
+    assert Submission.model_validate({"task": "demo.noop", "start_at": start_at}).start_at is not None

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Response
 
+from laneyard.services.admission import cluster_changes
 from laneyard.services.admission.errors import Rejected
 from laneyard.services.admission.grants import Grant
+from laneyard.services.admission.refusal_docs import refusals
 from laneyard.services.admission.routes import Context
 from laneyard.shared.store import clusters
 from laneyard.shared.views.clusters import ClusterCreate, ClusterList, ClusterView
@@ -27,27 +29,17 @@ def router(ctx: Context) -> APIRouter:
         found = [d for d in await clusters.all_clusters(ctx.db) if grant.covers_cluster(str(d["_id"]))]
         return ClusterList(clusters=[ClusterView.from_doc(d) for d in found])
 
-    @api.get("/{slug}", response_model=ClusterView)
+    @api.get("/{slug}", response_model=ClusterView, responses=refusals(404))
     async def get(slug: str, grant: Grant = as_reader) -> ClusterView:
         doc = await clusters.get(ctx.db, slug) if grant.covers_cluster(slug) else None
         if doc is None:
             raise Rejected(404, f"unknown cluster {slug!r}")
         return ClusterView.from_doc(doc)
 
-    @api.delete("/{slug}", status_code=204, dependencies=admin_scope)
+    @api.delete("/{slug}", status_code=204, dependencies=admin_scope, responses=refusals(404, 409))
     async def delete(slug: str) -> Response:
         """Refused (409) while the cluster has queued or running jobs; ``default`` is never deleted."""
-        if slug == clusters.DEFAULT:
-            raise Rejected(409, "the default cluster cannot be deleted")
-        try:
-            found = await clusters.delete(ctx.db, slug)
-        except clusters.ClusterBusy as exc:
-            raise Rejected(
-                409, f"{exc}; cancel them or wait for them to finish before deleting the cluster"
-            ) from exc
-        if not found:
-            raise Rejected(404, f"unknown cluster {slug!r}")
-        ctx.admitter.forget_cluster(slug)
+        await cluster_changes.delete_cluster(ctx, slug)
         return Response(status_code=204)
 
     return api

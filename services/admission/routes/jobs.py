@@ -3,20 +3,18 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 from typing import Annotated
 
-from aio_pika.abc import ExchangeType
 from fastapi import APIRouter, Depends, Query, Response
 
+from laneyard.services.admission import cancelling
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected
 from laneyard.services.admission.grants import Grant
+from laneyard.services.admission.refusal_docs import refusals
 from laneyard.services.admission.routes import Context
-from laneyard.shared import lifecycle
 from laneyard.shared.admitting.refusal import NotAdmitted
-from laneyard.shared.metrics import runner as runner_metrics
 from laneyard.shared.models import (
     MAX_BATCH,
     BatchItem,
@@ -26,7 +24,7 @@ from laneyard.shared.models import (
     SubmitResult,
 )
 from laneyard.shared.states import TERMINAL, JobState
-from laneyard.shared.store import job_queries, job_record, jobs, logs, paging
+from laneyard.shared.store import job_queries, jobs, logs, paging
 from laneyard.shared.store.database import Doc
 from laneyard.shared.views import utc
 from laneyard.shared.views.jobs import CancelResult, JobPage, JobView, LogLine, LogPage
@@ -52,11 +50,7 @@ def router(ctx: Context) -> APIRouter:
     as_reader = Depends(ctx.auth.require("read"))
 
     async def visible(job_id: str, grant: Grant) -> Doc:
-        """The job, if this key may see it: another tenant's job is as unknown as a missing one."""
-        doc = await jobs.get(ctx.db, job_id)
-        if doc is None or not grant.covers(doc.get("lane"), doc.get("cluster")):
-            raise Rejected(404, f"no job {job_id!r}")
-        return doc
+        return await cancelling.visible_job(ctx, job_id, grant)
 
     async def admit_as(grant: Grant, sub: Submission) -> SubmitResult:
         if not grant.covers(sub.lane, sub.cluster):
@@ -70,7 +64,15 @@ def router(ctx: Context) -> APIRouter:
                 raise Rejected(409, "this idempotency key is already in use by a job this API key cannot see")
         return result
 
-    @api.post("", status_code=202, response_model=SubmitResult)
+    @api.post(
+        "",
+        status_code=202,
+        response_model=SubmitResult,
+        responses={
+            200: {"model": SubmitResult, "description": "a duplicate of the first job"},
+            **refusals(404, 409),
+        },
+    )
     async def submit(sub: Submission, response: Response, grant: Grant = as_submitter) -> SubmitResult:
         """202 with a new job; 200 with ``duplicate: true`` and the first job for a repeated key."""
         result = await admit_as(grant, sub)
@@ -78,7 +80,12 @@ def router(ctx: Context) -> APIRouter:
             response.status_code = 200
         return result
 
-    @api.post("/batch", status_code=202, response_model=BatchResult)
+    @api.post(
+        "/batch",
+        status_code=202,
+        response_model=BatchResult,
+        responses={207: {"model": BatchResult, "description": "some were refused"}},
+    )
     async def submit_batch(
         batch: SubmissionBatch, response: Response, grant: Grant = as_submitter
     ) -> BatchResult:
@@ -143,11 +150,11 @@ def router(ctx: Context) -> APIRouter:
         docs, next_cursor = await job_queries.find(ctx.db, query, limit, skip)
         return JobPage(jobs=[JobView.from_doc(d, with_args=False) for d in docs], next_cursor=next_cursor)
 
-    @api.get("/{job_id}", response_model=JobView)
+    @api.get("/{job_id}", response_model=JobView, responses=refusals(404))
     async def get_job(job_id: str, grant: Grant = as_reader) -> JobView:
         return JobView.from_doc(await visible(job_id, grant))
 
-    @api.get("/{job_id}/logs", response_model=LogPage)
+    @api.get("/{job_id}/logs", response_model=LogPage, responses=refusals(404))
     async def get_logs(
         job_id: str,
         grant: Grant = as_reader,
@@ -179,41 +186,19 @@ def router(ctx: Context) -> APIRouter:
             done=doc["state"] in TERMINAL and page.complete,
         )
 
-    @api.post("/{job_id}/cancel", response_model=CancelResult)
+    @api.post(
+        "/{job_id}/cancel",
+        response_model=CancelResult,
+        responses={
+            202: {"model": CancelResult, "description": "running: asked to stop"},
+            **refusals(404, 409),
+        },
+    )
     async def cancel(job_id: str, response: Response, grant: Grant = as_submitter) -> CancelResult:
         """A queued job is cancelled at once (200); a running one is asked to stop (202)."""
-        await visible(job_id, grant)
-        # A few rounds, because the job may move on between reading its state and changing it.
-        for _ in range(5):
-            stored = await job_record.read(ctx.db, job_id)
-            if stored is None:
-                raise Rejected(404, f"no job {job_id!r}")
-            state, attempt = stored.state, stored.attempt
-            if state in TERMINAL:
-                raise Rejected(
-                    409, f"job {job_id!r} is already {state}; only unfinished jobs can be cancelled"
-                )
-            if state in lifecycle.CANCELLABLE:
-                if await lifecycle.cancel_queued(ctx.db, job_id, attempt):
-                    runner_metrics.TASKS_CANCELLED.labels(stored.task).inc()
-                    return CancelResult(id=job_id, state=JobState.CANCELLED)
-                continue
-            if state is JobState.AWAITING_SUBTASKS:
-                if await lifecycle.cancel_awaiting(ctx.db, job_id, attempt):
-                    return CancelResult(id=job_id, state=JobState.CANCELLED)
-                continue
-            # RUNNING: only its runner can stop it; the request is recorded and broadcast.
-            if not await lifecycle.request_cancel(ctx.db, job_id):
-                continue
-            bus = ctx.admitter.bus
-            await bus.publish(
-                bus.names.control_exchange,
-                ExchangeType.FANOUT,
-                json.dumps({"type": "cancel", "job_id": job_id}).encode(),
-                transient=True,
-            )
+        result = await cancelling.cancel_job(ctx, job_id, grant)
+        if result.cancel_requested:
             response.status_code = 202
-            return CancelResult(id=job_id, state=JobState.RUNNING, cancel_requested=True)
-        raise Rejected(409, f"job {job_id!r} kept changing state; try again")
+        return result
 
     return api

@@ -6,9 +6,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response
 
+from laneyard.services.admission import cluster_changes
 from laneyard.services.admission.grants import Grant
 from laneyard.services.admission.routes import Context
-from laneyard.shared.store import throttle
 from laneyard.shared.views.throttles import RateBody, RateSet, Throttles
 
 NamePath = Annotated[str, Path(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")]
@@ -32,13 +32,11 @@ def router(ctx: Context) -> APIRouter:
         )
 
     async def put(kind: str, name: str, body: RateBody) -> RateSet:
-        await throttle.set_rate(ctx.db, kind, name, body.rate)
-        ctx.rates.invalidate()
+        await cluster_changes.set_rate(ctx, kind, name, body.rate)
         return RateSet(kind=kind, name=name, rate=body.rate)
 
     async def remove(kind: str, name: str) -> Response:
-        await throttle.clear_rate(ctx.db, kind, name)
-        ctx.rates.invalidate()
+        await cluster_changes.set_rate(ctx, kind, name, None)
         return Response(status_code=204)
 
     @api.put("/lanes/{lane}", response_model=RateSet, dependencies=admin_scope)

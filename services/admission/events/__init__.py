@@ -1,0 +1,1 @@
+"""``GET /v1/events``: the job state changes as Server-Sent Events (docs/events.md)."""

@@ -1,0 +1,1 @@
+"""Completion webhooks (issue 16): signing and the choice of which addresses may be called."""
