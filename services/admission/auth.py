@@ -42,7 +42,11 @@ def parse_api_keys(text: str) -> dict[str, Grant]:
         entry = entry.strip()
         if not entry:
             continue
-        key, _, grant_text = entry.rpartition(":")
+        # The key ends at the last colon before the first space: a fairness key after it may
+        # hold colons too ("k1:submit fairness=tenant:acme").
+        head, _, rest = entry.partition(" ")
+        key, _, scopes = head.rpartition(":")
+        grant_text = f"{scopes} {rest}"
         # The message names the entry's position, never the key itself.
         if not key.strip():
             raise ValueError(f"API key entry {number} has no key: expected key:scope,scope")

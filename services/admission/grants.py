@@ -5,6 +5,10 @@ covers every lane, without ``clusters=`` every cluster. A limited key is one ten
 submit only into its lanes of its clusters, and jobs, logs, schedules and dead letters elsewhere
 do not exist for it (404, as for an unknown id, so ids of other tenants' jobs cannot be probed).
 ``admin`` changes what every tenant shares (clusters, throttles, replays), so it cannot be limited.
+
+``fairness=tenant:acme`` binds the key to a fairness key: its submissions without one get it, and
+one naming another is refused, so tenants sharing a lane take turns (docs/fairness.md) and no
+tenant can spend another's turns, key rate or concurrency budget by naming its key.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 SCOPES = frozenset({"submit", "read", "admin"})
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # a lane or cluster slug, as in shared.models
+_FAIRNESS_KEY = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$")  # as shared.models.FairnessKey
 
 
 @dataclass(frozen=True)
@@ -22,6 +27,7 @@ class Grant:
     scopes: frozenset[str]
     lanes: frozenset[str] | None = None
     clusters: frozenset[str] | None = None
+    fairness_key: str | None = None
 
     @classmethod
     def everything(cls) -> Grant:
@@ -50,6 +56,13 @@ class Grant:
             and (self.covers_cluster(cluster))
         )
 
+    def fairness_for(self, asked: str | None) -> str | None:
+        """The fairness key a submission through this key runs under; ValueError if it names
+        another than the one the key is bound to."""
+        if self.fairness_key is None or asked in (None, self.fairness_key):
+            return self.fairness_key or asked
+        raise ValueError(f"this API key submits as fairness key {self.fairness_key!r}, not {asked!r}")
+
     def job_filter(self) -> dict[str, Any]:
         """The part of a MongoDB filter on ``lane``/``cluster`` fields that keeps this key's jobs."""
         query: dict[str, Any] = {}
@@ -65,6 +78,8 @@ class Grant:
             parts.append("lanes=" + ",".join(sorted(self.lanes)))
         if self.clusters is not None:
             parts.append("clusters=" + ",".join(sorted(self.clusters)))
+        if self.fairness_key is not None:
+            parts.append(f"fairness={self.fairness_key}")
         return " ".join(parts)
 
 
@@ -78,10 +93,17 @@ def parse_grant(text: str, where: str) -> Grant:
     if not scopes or not scopes <= SCOPES:
         raise ValueError(f"{where} has scopes {sorted(scopes)}; allowed: {sorted(SCOPES)}")
     limits: dict[str, frozenset[str]] = {}
+    fairness: str | None = None
     for word in words[1:]:
         name, sep, values = word.partition("=")
+        if sep and name == "fairness":
+            if fairness is not None or not _FAIRNESS_KEY.match(values):
+                got = values[:80]
+                raise ValueError(f"{where}: fairness= needs one fairness key [A-Za-z0-9_.:@-], got {got!r}")
+            fairness = values
+            continue
         if not sep or name not in ("lanes", "clusters"):
-            raise ValueError(f"{where}: {word[:40]!r} is not lanes=a,b or clusters=c,d")
+            raise ValueError(f"{where}: {word[:40]!r} is not lanes=a,b, clusters=c,d or fairness=key")
         if name in limits:
             raise ValueError(f"{where} gives {name}= twice")
         items = frozenset(v for v in values.split(",") if v)
@@ -89,7 +111,7 @@ def parse_grant(text: str, where: str) -> Grant:
         if not items or bad:
             raise ValueError(f"{where}: {name}= needs lane or cluster names [a-z0-9_-], got {values[:80]!r}")
         limits[name] = items
-    grant = Grant(scopes, limits.get("lanes"), limits.get("clusters"))
-    if grant.limited and "admin" in scopes:
-        raise ValueError(f"{where}: an admin key cannot be limited to lanes or clusters")
+    grant = Grant(scopes, limits.get("lanes"), limits.get("clusters"), fairness)
+    if (grant.limited or fairness is not None) and "admin" in scopes:
+        raise ValueError(f"{where}: an admin key cannot be limited to lanes, clusters or a fairness key")
     return grant

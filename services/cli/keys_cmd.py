@@ -23,6 +23,9 @@ def new(
     clusters: Annotated[
         str | None, typer.Option(help="comma-separated clusters the key is limited to (default: all)")
     ] = None,
+    fairness_key: Annotated[
+        str | None, typer.Option(help="the fairness key its jobs run under, e.g. tenant:acme")
+    ] = None,
 ) -> None:
     """Print a new API key (give it to the client) and its line (append it to the keys file)."""
     words = [scopes.replace(" ", "")]
@@ -30,6 +33,8 @@ def new(
         words.append(f"lanes={lanes.replace(' ', '')}")
     if clusters is not None:
         words.append(f"clusters={clusters.replace(' ', '')}")
+    if fairness_key is not None:
+        words.append(f"fairness={fairness_key.strip()}")
     try:
         key, line = new_key(parse_grant(" ".join(words), "the new key"))
     except ValueError as exc:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.models import JobMessage
 from laneyard.shared.settings import Settings
-from laneyard.shared.store import clusters, dead_letters
+from laneyard.shared.store import clusters, dead_letters, job_record
 from laneyard.shared.store.database import Database
 from tests.support.admission import api
 from tests.support.broker import delete_queues
@@ -240,3 +240,24 @@ async def test_a_tenant_key_reaches_only_its_lanes_and_clusters_on_every_route(
             assert routes.missed() == set(), "operations this test does not call with a tenant key"
     finally:
         await delete_queues(settings, bus.names.lane_queue("reports", farm))
+
+
+async def test_a_key_bound_to_a_fairness_key_submits_its_jobs_under_it(
+    settings: Settings, db: Database, bus: Bus
+) -> None:
+    keys = "acme-key:submit,read lanes=shared fairness=tenant:acme"
+    acme = {"Authorization": "Bearer acme-key"}
+    job = {"task": "demo.noop", "tier": "TINY", "lane": "shared"}
+    async with api(settings, db, bus, api_keys=keys) as (client, _):
+        made = await client.post("/v1/jobs", json=job, headers=acme)
+        assert made.status_code == 202, made.text
+        stored = await job_record.read(db, made.json()["id"])
+        assert stored is not None and stored.fairness_key == "tenant:acme"
+        same = await client.post("/v1/jobs", json={**job, "fairness_key": "tenant:acme"}, headers=acme)
+        assert same.status_code == 202
+        other = await client.post("/v1/jobs", json={**job, "fairness_key": "tenant:zeta"}, headers=acme)
+        assert other.status_code == 403 and "tenant:acme" in other.json()["detail"]
+        batch = await client.post(
+            "/v1/jobs/batch", json={"jobs": [job, {**job, "fairness_key": "tenant:zeta"}]}, headers=acme
+        )
+        assert [item["status"] for item in batch.json()["jobs"]] == [202, 403]

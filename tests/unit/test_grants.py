@@ -42,6 +42,10 @@ def test_a_limited_key_covers_only_its_lanes_of_its_clusters() -> None:
         ("read tenants=a", "is not lanes="),
         ("read lanes=a lanes=b", "twice"),
         ("admin lanes=a", "admin key cannot be limited"),
+        ("admin fairness=tenant:a", "admin key cannot be limited"),
+        ("submit fairness=", "fairness= needs"),
+        ("submit fairness=a fairness=b", "fairness= needs"),
+        ("submit fairness=a/b", "fairness= needs"),
         ("read,admin clusters=c", "admin key cannot be limited"),
     ],
 )
@@ -49,3 +53,13 @@ def test_bad_grants_are_refused_with_the_entry_named(text: str, says: str) -> No
     with pytest.raises(ValueError) as info:
         parse_grant(text, "API key file line 3")
     assert says in str(info.value) and "line 3" in str(info.value)
+
+
+def test_a_key_bound_to_a_fairness_key_submits_under_it_and_no_other() -> None:
+    grant = parse_grant("submit,read lanes=shared fairness=tenant:acme", "entry 1")
+    assert grant.fairness_key == "tenant:acme" and parse_grant(grant.describe(), "again") == grant
+    assert grant.fairness_for(None) == "tenant:acme" and grant.fairness_for("tenant:acme") == "tenant:acme"
+    with pytest.raises(ValueError, match="tenant:acme"):
+        grant.fairness_for("tenant:other")
+    unbound = parse_grant("submit", "entry 2")
+    assert unbound.fairness_for(None) is None and unbound.fairness_for("tenant:x") == "tenant:x"

@@ -56,6 +56,12 @@ def router(ctx: Context) -> APIRouter:
         if not grant.covers(sub.lane, sub.cluster):
             where = f"lane {sub.lane!r} of cluster {sub.cluster!r}"
             raise Rejected(403, f"this API key may not submit to {where}")
+        try:
+            fairness_key = grant.fairness_for(sub.fairness_key)
+        except ValueError as exc:
+            raise Rejected(403, str(exc)) from exc
+        if fairness_key != sub.fairness_key:
+            sub = sub.model_copy(update={"fairness_key": fairness_key})
         result = await ctx.admitter.admit(sub)
         if result.duplicate and grant.limited:
             # The key may belong to another tenant's job, in another lane: neither it nor its id is shown.

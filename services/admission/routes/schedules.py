@@ -58,6 +58,12 @@ def router(ctx: Context) -> APIRouter:
         if not grant.covers(body.lane, body.cluster):
             where = f"lane {body.lane!r} of cluster {body.cluster!r}"
             raise Rejected(403, f"this API key may not schedule jobs in {where}")
+        try:
+            fairness_key = grant.fairness_for(body.fairness_key)
+        except ValueError as exc:
+            raise Rejected(403, str(exc)) from exc
+        if fairness_key != body.fairness_key:
+            body = body.model_copy(update={"fairness_key": fairness_key})
         limit = ctx.settings.max_args_bytes
         size = len(json.dumps(body.args, separators=(",", ":")))
         if size > limit:
