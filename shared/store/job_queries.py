@@ -36,14 +36,49 @@ def build_filter(
     return query
 
 
+def merge_condition(a: Any, b: Any) -> Any:
+    """Two conditions on one field as one: ``{"$gte": 1}`` and ``{"$lt": 5}`` -> both operators."""
+    ops_a = a if isinstance(a, dict) and all(str(k).startswith("$") for k in a) else {"$eq": a}
+    ops_b = b if isinstance(b, dict) and all(str(k).startswith("$") for k in b) else {"$eq": b}
+    if set(ops_a) & set(ops_b):
+        raise ValueError(f"conditions {a!r} and {b!r} overlap")
+    return {**ops_a, **ops_b}
+
+
+def branches(query: dict[str, Any]) -> list[dict[str, Any]]:
+    """A query whose ``$or`` is split into one query per branch, each with the rest of the filter.
+
+    Servers answer a plain range on ``created_at`` from its index, sorted and limited; an ``$or``
+    of two ranges may be read as a scan of the collection (nx-27017 does), which is what made a
+    next page slow with many jobs."""
+    if "$or" not in query:
+        return [query]
+    rest = {k: v for k, v in query.items() if k != "$or"}
+    out = []
+    for branch in query["$or"]:
+        merged = dict(rest)
+        for field, condition in branch.items():
+            merged[field] = merge_condition(merged[field], condition) if field in merged else condition
+        out.append(merged)
+    return out
+
+
+def newest_first(doc: Doc) -> tuple[float, str]:
+    return float(doc.get("created_at") or 0.0), str(doc["_id"])
+
+
 async def find(
     db: Database, query: dict[str, Any], limit: int, skip: int = 0
 ) -> tuple[list[Doc], str | None]:
     """Up to ``limit`` jobs (without their args) and the cursor of the next page, if there may be one."""
     limit = max(1, min(limit, MAX_LIMIT))
-    found = db["jobs"].find(query, projection={"args": False})
-    found = found.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).skip(skip).limit(limit + 1)
-    docs = [d async for d in found]
+    docs: list[Doc] = []
+    for part in branches(query):
+        found = db["jobs"].find(part, projection={"args": False})
+        found = found.sort([("created_at", DESCENDING), ("_id", DESCENDING)]).limit(skip + limit + 1)
+        docs += [d async for d in found]
+    # Branches do not overlap (a cursor's are before and at its time), so no job comes twice.
+    docs = sorted(docs, key=newest_first, reverse=True)[skip : skip + limit + 1]
     more = len(docs) > limit
     docs = docs[:limit]
     return docs, (encode_cursor(docs[-1], "created_at") if more and docs else None)

@@ -33,11 +33,16 @@ class Lease:
         started = time.monotonic()
         now = time.time()
         col = self.db["leases"]
-        doc = await col.find_one_and_update(
-            {"_id": self.name, "$or": [{"holder": self.holder}, {"expires_at": {"$lt": now}}]},
-            {"$set": {"holder": self.holder, "expires_at": now + self.ttl, "renewed_at": now}},
-            return_document=ReturnDocument.AFTER,
-        )
+        fields = {"$set": {"holder": self.holder, "expires_at": now + self.ttl, "renewed_at": now}}
+        doc = None
+        # Renew, else take over an expired lease: two plain conditional updates rather than one
+        # with an $or, which nx-27017 matches against every lease, not just this one's _id.
+        for condition in ({"holder": self.holder}, {"expires_at": {"$lt": now}}):
+            doc = await col.find_one_and_update(
+                {"_id": self.name, **condition}, fields, return_document=ReturnDocument.AFTER
+            )
+            if doc is not None:
+                break
         if doc is None:
             try:
                 await col.insert_one(
