@@ -6,7 +6,7 @@ import asyncio
 
 from laneyard.shared.models import JobMessage
 from laneyard.shared.states import JobState
-from laneyard.shared.store import idempotency, job_record, jobs, logs
+from laneyard.shared.store import idempotency, job_queries, job_record, jobs, logs
 from laneyard.shared.store.database import Database
 
 
@@ -97,3 +97,18 @@ async def test_a_stale_claim_is_taken_over_once_and_keeps_its_job_id(db: Databas
     claims = await asyncio.gather(*(idempotency.claim(db, "key-2", f"retry-{i}") for i in range(4)))
     assert {owner for owner, _ in claims} == {"first"}
     assert sum(mine for _, mine in claims) == 1
+
+
+async def test_paging_with_ties_on_created_at_returns_every_job_once(db: Database) -> None:
+    for i in range(7):
+        same = job(f"t{i}").model_copy(update={"submitted_at": 500.0 if i < 5 else 400.0 + i})
+        await jobs.insert(db, same)
+    seen: list[str] = []
+    cursor = None
+    while True:
+        query = job_queries.build_filter(lane="main", cursor=cursor)
+        page, cursor = await job_queries.find(db, query, 2)
+        seen += [d["_id"] for d in page]
+        if cursor is None:
+            break
+    assert seen == ["t4", "t3", "t2", "t1", "t0", "t6", "t5"]

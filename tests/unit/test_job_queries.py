@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from laneyard.shared.store.job_queries import branches, build_filter, merge_condition
+from laneyard.shared.store.job_queries import branches, build_filter, matches_id, merge_condition
 from laneyard.shared.store.paging import encode_cursor
 
 
@@ -27,3 +27,10 @@ def test_conditions_on_one_field_combine_and_clashes_are_refused() -> None:
     assert merge_condition(3, {"$lt": 5}) == {"$eq": 3, "$lt": 5}
     with pytest.raises(ValueError):
         merge_condition({"$lt": 1}, {"$lt": 5})
+
+
+def test_an_id_range_is_checked_the_way_the_server_would() -> None:
+    assert matches_id("a", {"$lt": "b"}) and not matches_id("b", {"$lt": "b"})
+    assert matches_id("b", {"$lte": "b", "$gt": "a"})
+    with pytest.raises(ValueError):
+        matches_id("a", {"$in": ["a"]})
