@@ -15,7 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from laneyard.services.admission.errors import Rejected
+from laneyard.shared.models import Submission
 
 SCOPES = frozenset({"submit", "read", "admin"})
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")  # a lane or cluster slug, as in shared.models
@@ -81,6 +84,22 @@ class Grant:
         if self.fairness_key is not None:
             parts.append(f"fairness={self.fairness_key}")
         return " ".join(parts)
+
+
+S = TypeVar("S", bound=Submission)
+
+
+def as_granted(grant: Grant, sub: S, doing: str) -> S:
+    """``sub`` as this key may make it (403 outside its lanes and clusters, or naming a fairness key
+    other than the one it is bound to), with its bound fairness key filled in. ``doing``: "submit
+    to", "schedule jobs in"."""
+    if not grant.covers(sub.lane, sub.cluster):
+        raise Rejected(403, f"this API key may not {doing} lane {sub.lane!r} of cluster {sub.cluster!r}")
+    try:
+        fairness_key = grant.fairness_for(sub.fairness_key)
+    except ValueError as exc:
+        raise Rejected(403, str(exc)) from exc
+    return sub if fairness_key == sub.fairness_key else sub.model_copy(update={"fairness_key": fairness_key})
 
 
 def parse_grant(text: str, where: str) -> Grant:

@@ -14,11 +14,10 @@ import httpx
 from playwright.sync_api import Browser, Page, sync_playwright
 from pymongo import MongoClient
 
-from laneyard.shared.embedded.mongo import free_port
 from laneyard.shared.settings import Settings
+from tests.support import test_settings
 from tests.support.broker import delete_topology
 from tests.support.stack import Stack
-from tests.support.tags import new_tag
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -27,25 +26,7 @@ READ_KEY = "console-read-key"
 
 
 def stack_settings(amqp_url: str, mongo_url: str) -> Settings:
-    tag = new_tag()
-    return Settings(
-        amqp_url=amqp_url,
-        mongo_url=mongo_url,
-        mongo_db=tag,
-        prefix=tag,
-        http_host="127.0.0.1",
-        http_port=free_port(),
-        delay_min_ms=100,
-        delay_max_ms=1600,
-        heartbeat_seconds=0.5,
-        runner_cpu_millicores=4000,
-        runner_memory_mib=8192,
-        runner_slots=8,
-        runner_demo_tasks=True,
-        shutdown_grace_seconds=5,
-        log_json=True,
-        api_keys=f"{ADMIN_KEY}:admin;{READ_KEY}:read",
-    )
+    return test_settings.for_a_test(amqp_url, mongo_url, api_keys=f"{ADMIN_KEY}:admin;{READ_KEY}:read")
 
 
 @contextmanager

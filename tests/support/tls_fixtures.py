@@ -16,8 +16,8 @@ import pytest
 
 from laneyard.shared.amqp.bus import Bus
 from laneyard.shared.settings import Settings
-from laneyard.shared.store import clusters
-from laneyard.shared.store.database import Database, connect, ensure_indexes
+from laneyard.shared.store.database import Database
+from tests.support import test_settings
 from tests.support.tls import Certificates, make_certificates
 from tests.support.tls_broker import TlsBroker, tls_broker
 from tests.support.tls_proxy import tls_proxy
@@ -70,12 +70,8 @@ def tls_settings(settings: Settings, tls_amqp: TlsBroker, tls_mongo_url: str) ->
 
 @pytest.fixture
 async def tls_db(tls_settings: Settings) -> AsyncIterator[Database]:
-    client, database = connect(tls_settings)
-    await ensure_indexes(database)
-    await clusters.ensure_default(database)
-    yield database
-    await client.drop_database(tls_settings.mongo_db)
-    await client.close()
+    async with test_settings.database_of(tls_settings) as database:
+        yield database
 
 
 @pytest.fixture

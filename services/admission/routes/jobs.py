@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from laneyard.services.admission import cancelling
 from laneyard.services.admission.errors import UNAVAILABLE, Rejected
-from laneyard.services.admission.grants import Grant
+from laneyard.services.admission.grants import Grant, as_granted
 from laneyard.services.admission.refusal_docs import refusals
 from laneyard.services.admission.routes import Context
 from laneyard.shared.admitting.refusal import NotAdmitted
@@ -53,15 +53,7 @@ def router(ctx: Context) -> APIRouter:
         return await cancelling.visible_job(ctx, job_id, grant)
 
     async def admit_as(grant: Grant, sub: Submission) -> SubmitResult:
-        if not grant.covers(sub.lane, sub.cluster):
-            where = f"lane {sub.lane!r} of cluster {sub.cluster!r}"
-            raise Rejected(403, f"this API key may not submit to {where}")
-        try:
-            fairness_key = grant.fairness_for(sub.fairness_key)
-        except ValueError as exc:
-            raise Rejected(403, str(exc)) from exc
-        if fairness_key != sub.fairness_key:
-            sub = sub.model_copy(update={"fairness_key": fairness_key})
+        sub = as_granted(grant, sub, "submit to")
         result = await ctx.admitter.admit(sub)
         if result.duplicate and grant.limited:
             # The key may belong to another tenant's job, in another lane: neither it nor its id is shown.

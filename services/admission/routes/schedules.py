@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, Response
 
 from laneyard.services.admission import schedule_changes, schedule_runs
 from laneyard.services.admission.errors import Rejected
-from laneyard.services.admission.grants import Grant
+from laneyard.services.admission.grants import Grant, as_granted
 from laneyard.services.admission.refusal_docs import refusals
 from laneyard.services.admission.routes import Context
 from laneyard.shared.schedule_overlap import DEFAULT_OVERLAP
@@ -55,15 +55,7 @@ def router(ctx: Context) -> APIRouter:
     @api.post("", status_code=201, response_model=ScheduleView, responses=refusals(404, 409))
     async def create(body: ScheduleCreate, grant: Grant = as_submitter) -> ScheduleView:
         """Unknown tasks cannot be checked here (runners register them); such jobs fail when run."""
-        if not grant.covers(body.lane, body.cluster):
-            where = f"lane {body.lane!r} of cluster {body.cluster!r}"
-            raise Rejected(403, f"this API key may not schedule jobs in {where}")
-        try:
-            fairness_key = grant.fairness_for(body.fairness_key)
-        except ValueError as exc:
-            raise Rejected(403, str(exc)) from exc
-        if fairness_key != body.fairness_key:
-            body = body.model_copy(update={"fairness_key": fairness_key})
+        body = as_granted(grant, body, "schedule jobs in")
         limit = ctx.settings.max_args_bytes
         size = len(json.dumps(body.args, separators=(",", ":")))
         if size > limit:
