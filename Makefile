@@ -28,7 +28,7 @@ fuzz:
 	bash -c 'source dev/bootstrap && LANEYARD_FUZZ_EXAMPLES=$${LANEYARD_FUZZ_EXAMPLES:-500} python -m pytest -s -p no:cacheprovider -o timeout=3600 tests/property/test_api_schema.py tests/property/test_amqp_ingress_messages.py'
 
 screenshots:
-	bash -c 'source dev/bootstrap && python -m pytest -m screenshots -p no:cacheprovider tests/browser/test_screenshots.py'
+	bash -c 'LANEYARD_BOOTSTRAP_BROWSER=1 source dev/bootstrap && python -m pytest -m screenshots -p no:cacheprovider tests/browser/test_screenshots.py'
 
 clean:
 	rm -rf .venv .laneyard .pytest_cache .mypy_cache .ruff_cache
