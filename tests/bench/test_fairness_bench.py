@@ -73,11 +73,16 @@ def queue_names(bus: Bus, lane: str) -> list[str]:
 
 
 async def depth(bus: Bus, lane: str, keys: int) -> int:
+    """Ready messages in the lane's queues. Through a plain connection: a robust channel answers a
+    repeated passive declare from its cache, with the count of the first one."""
     names = queue_names(bus, lane)[: None if keys else 1]
     total = 0
-    for name in names:
-        queue = await bus.topology.channel.declare_queue(name, passive=True)
-        total += int(queue.declaration_result.message_count or 0)
+    connection = await aio_pika.connect(bus.settings.amqp_url, timeout=10)
+    async with connection:
+        channel = await connection.channel()
+        for name in names:
+            queue = await asyncio.wait_for(channel.declare_queue(name, passive=True), 10)
+            total += int(queue.declaration_result.message_count or 0)
     return total
 
 
