@@ -80,6 +80,7 @@ class Worker:
         # Jobs being marked RUNNING -> whether a cancel request came meanwhile (it cannot find
         # them in ``active`` yet, and admission asks only once the job is RUNNING).
         self.starting: dict[str, bool] = {}
+        self.attempts: dict[str, int] = {}  # the attempt of each job running here
         self._queue: AbstractQueue | None = None
         self._tag: str | None = None
         self._idle = asyncio.Event()
@@ -126,6 +127,13 @@ class Worker:
             return
         self.ledger.see(job.id)
         if job.id in self.ledger.running:
+            if job.attempt > self.attempts.get(job.id, job.attempt):
+                # A later attempt of a job whose earlier one still runs here: the reaper gave that
+                # one up (this runner's heartbeats were missed). The later attempt must not be
+                # dropped as a copy, or its job would stay WAITING with no message: it goes back
+                # through its lane, for a runner with room (or this one, once the old one is done).
+                await self._send_back(job, message)
+                return
             # A copy of a job running here (a redelivery, a duplicate forward): this runner has it.
             await message.ack()
             return
@@ -147,6 +155,7 @@ class Worker:
             return
 
         self.ledger.start(job.id, job.tier, job.lane, job.slots)  # before any await: atomic reservation
+        self.attempts[job.id] = job.attempt
         self.starting[job.id] = False
         try:
             try:
@@ -161,6 +170,7 @@ class Worker:
             await self._execute(job, cancel_early, message.headers)
         finally:
             self.ledger.finish(job.id)
+            self.attempts.pop(job.id, None)
             async with self._room:
                 self._room.notify_all()
 

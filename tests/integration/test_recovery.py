@@ -135,6 +135,34 @@ async def test_a_runner_acks_a_job_once_it_is_running(
     assert docs[job.id]["state"] == "COMPLETED"
 
 
+async def test_a_later_attempt_of_a_job_still_running_here_goes_back_to_its_lane(
+    settings: Settings, bus: Bus, db: Database, workers: list[Worker]
+) -> None:
+    """Its runner's heartbeats were missed, so the reaper re-queued the job as attempt 2 while
+    attempt 1 still runs here: attempt 2 must not be dropped as a copy (it would stay WAITING)."""
+
+    @registry.task("t.long")
+    async def long(ctx: TaskContext, k: int) -> None:
+        await asyncio.sleep(4)
+
+    worker = await start(Worker, settings, bus, db, workers)
+    first = message("twice").model_copy(update={"task": "t.long"})
+    await jobs.insert(db, first)
+    await db["jobs"].update_one({"_id": first.id}, {"$set": {"state": "WAITING"}})
+    await bus.to_cluster(first)
+    await wait_state(db, first.id, "RUNNING", within=10)
+    second = first.model_copy(update={"attempt": 2})
+    await db["jobs"].update_one(
+        {"_id": first.id}, {"$set": {"state": "WAITING", "attempt": 2, "runner": None}}
+    )
+    await bus.to_cluster(second)
+    await wait_state(db, first.id, "IN_QUEUE", within=10)  # sent back, still attempt 2
+    doc = await jobs.get(db, first.id)
+    assert doc is not None and doc["attempt"] == 2
+    assert worker.attempts == {first.id: 1}
+    assert await message_count(settings, bus.names.cluster_queue("default")) == 0
+
+
 async def test_the_reaper_requeues_fails_or_cancels_the_jobs_of_a_lost_runner(
     settings: Settings, bus: Bus, db: Database
 ) -> None:
