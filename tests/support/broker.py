@@ -74,16 +74,26 @@ async def unacked(settings: Settings, queue: str) -> tuple[int, int] | None:
     """(ready, unacknowledged) messages of a queue, as the broker counts them (``rabbitmqctl``: the
     AMQP protocol tells a client only the ready count)."""
     del settings  # the local broker's vhost "/" holds every test's queues
-    proc = await asyncio.create_subprocess_exec(
-        "rabbitmqctl", "list_queues", "-q", "--formatter", "json", "name", "messages_ready",
-        "messages_unacknowledged", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-        env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin"},
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(proc.communicate(), 60)
-    for row in json.loads(out or b"[]"):
-        if row.get("name") == queue:
-            return int(row["messages_ready"]), int(row["messages_unacknowledged"])
-    return None
+    # None only when rabbitmqctl answered without the queue: a call that failed (it can, on a busy
+    # machine) is made again rather than read as a missing queue.
+    for _ in range(3):
+        proc = await asyncio.create_subprocess_exec(
+            "rabbitmqctl", "list_queues", "-q", "--formatter", "json", "name", "messages_ready",
+            "messages_unacknowledged", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env={**os.environ, "PATH": os.environ.get("PATH", "") + ":/usr/sbin"},
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(proc.communicate(), 60)
+        try:
+            rows = json.loads(out) if proc.returncode == 0 and out.strip() else None
+        except ValueError:
+            rows = None
+        if rows is None:
+            continue
+        for row in rows:
+            if row.get("name") == queue:
+                return int(row["messages_ready"]), int(row["messages_unacknowledged"])
+        return None
+    raise RuntimeError("rabbitmqctl list_queues failed three times")
 
 
 # rabbitmqctl lives in /usr/sbin, which a user's PATH may lack.
