@@ -60,6 +60,12 @@ async def test_a_job_longer_than_the_consumer_timeout_completes(
     await asyncio.to_thread(stack.wait_ready)
     await wait_runners(db, 1)
     queue = Names(settings.prefix).cluster_queue("default")
+    # A runner records itself before the dispatcher, hearing its first report, declares the
+    # cluster's queue: sampling starts once the queue is there, so "vanished" means vanished.
+    for _ in range(60):
+        if await unacked(settings, queue) is not None:
+            break
+        await asyncio.sleep(0.5)
 
     async with httpx.AsyncClient(base_url=stack.url, timeout=30) as client:
         job = await submit(client, count(25.0))  # 2.5 times the consumer_timeout
