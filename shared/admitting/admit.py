@@ -136,7 +136,7 @@ class Admitter:
                 await self._to_intake(job, rated)
                 admission_metrics.JOBS_THROTTLED.labels(job.lane, job.cluster).inc()
             else:
-                await self.bus.to_lane(job)
+                await self._to_lane(job)
         except (Unroutable, ChannelInvalidStateError, NotAdmitted):
             # A refusal, or a channel closed before the publish, is certain to have published nothing;
             # after a timeout the job may exist.
@@ -168,6 +168,22 @@ class Admitter:
         if doc.get("deleting"):
             raise NotAdmitted(RefusalKind.CONFLICT, f"cluster {slug!r} is being deleted")
         self._known_clusters[slug] = time.monotonic()
+
+    async def _to_lane(self, job: JobMessage) -> None:
+        """Publishes into the job's lane. A process that does not declare queues (a runner spawning
+        a sub-task) may see a new lane's queue a moment before the dispatcher has bound it: an
+        unroutable publish is tried again for up to ``network_timeout``."""
+        deadline = time.monotonic() + self.bus.settings.network_timeout
+        pause = 0.02
+        while True:
+            try:
+                await self.bus.to_lane(job)
+                return
+            except Unroutable:
+                if self.bus.declares or time.monotonic() + pause > deadline:
+                    raise
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 0.5)
 
     async def _to_intake(self, job: JobMessage, key: str | None) -> None:
         """Into the lane's intake queue, or the rated job key's. A key's queue is declared again and
