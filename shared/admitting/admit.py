@@ -244,19 +244,11 @@ class Admitter:
             transient=True,
         )
         if not self.bus.declares:
-            try:
-                await self.bus.await_declared(
-                    [],
-                    [self.bus.names.lane_shard_queue(lane, cluster, shard) for shard in shards],
-                    declared_by="a dispatcher declares a lane's fairness shards when told of them",
-                    within=self.bus.settings.network_timeout,
-                )
-            except probe.NotDeclared as exc:
-                raise NotAdmitted(
-                    RefusalKind.RETRY,
-                    f"the fairness shards of lane {lane!r} of cluster {cluster!r} are not ready: {exc}",
-                    retry_after=1.0,
-                ) from exc
+            await self._await_dispatcher(
+                [self.bus.names.lane_shard_queue(lane, cluster, shard) for shard in shards],
+                f"the fairness shards of lane {lane!r} of cluster {cluster!r} are not ready",
+                "a dispatcher declares a lane's fairness shards when told of them",
+            )
         self._known_fair.add((lane, cluster))
 
     async def _ensure_lane(self, lane: str, cluster: str) -> None:
@@ -275,17 +267,18 @@ class Admitter:
         if not self.bus.declares:
             # A runner spawning a sub-task may not declare queues; dispatchers declare the new
             # lane's queue on the notice just sent.
-            try:
-                await self.bus.await_declared(
-                    [],
-                    [self.bus.names.lane_queue(lane, cluster)],
-                    declared_by="a dispatcher declares a new lane's queue when told of it",
-                    within=self.bus.settings.network_timeout,
-                )
-            except probe.NotDeclared as exc:
-                raise NotAdmitted(
-                    RefusalKind.RETRY,
-                    f"lane {lane!r} of cluster {cluster!r} is not ready: {exc}",
-                    retry_after=1.0,
-                ) from exc
+            await self._await_dispatcher(
+                [self.bus.names.lane_queue(lane, cluster)],
+                f"lane {lane!r} of cluster {cluster!r} is not ready",
+                "a dispatcher declares a new lane's queue when told of it",
+            )
         self._known_lanes.add((lane, cluster))
+
+    async def _await_dispatcher(self, queues: list[str], not_ready: str, declared_by: str) -> None:
+        """Waits for queues a dispatcher declares; a refusal to retry if they do not come in time."""
+        try:
+            await self.bus.await_declared(
+                [], queues, declared_by=declared_by, within=self.bus.settings.network_timeout
+            )
+        except probe.NotDeclared as exc:
+            raise NotAdmitted(RefusalKind.RETRY, f"{not_ready}: {exc}", retry_after=1.0) from exc
